@@ -1,0 +1,95 @@
+/** Shared pieces of the CLI: argument parsing, errors, JSON output, progress. Node only. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { initBackend, type BackendInfo } from '../backend/index.js';
+
+/** An error the user caused (bad flag, missing file): printed without a stack trace. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+  }
+}
+
+export interface Command {
+  summary: string;
+  /** Returns the process exit code (0 when omitted). */
+  run(argv: string[]): Promise<number | void>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  backend: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies Options;
+
+/** Parses argv strictly; unknown flags become a CliError naming the valid ones. */
+export function parse<O extends Options>(argv: string[], options: O, help: string) {
+  try {
+    const r = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: false, strict: true });
+    if (r.values.help) {
+      console.log(help);
+      process.exit(0);
+    }
+    return r.values;
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}\n${help}`);
+  }
+}
+
+export function num(value: string | undefined, name: string, fallback: number, { min = -Infinity, max = Infinity, int = false } = {}): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
+    throw new CliError(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got "${value}"`);
+  }
+  return v;
+}
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Initialises the tfjs backend from --backend / FLOWVOX_BACKEND and tells stderr which runs. */
+export async function setupBackend(requested: string | undefined, quiet = false): Promise<BackendInfo> {
+  let info: BackendInfo;
+  try {
+    info = await initBackend(requested);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  if (!quiet) process.stderr.write(`flowvox: backend ${info.backend} (available: ${info.available.join(', ')})\n`);
+  return info;
+}
+
+/** With --json, the last stdout line is this object. */
+export function printJson(obj: unknown): void {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+/** A one-line progress bar on stderr (only when stderr is a terminal, else a line every ~5 s). */
+export class Progress {
+  private last = 0;
+  private readonly start = Date.now();
+  constructor(private readonly total: number, private readonly label = '') {}
+  update(done: number, extra = ''): void {
+    const now = Date.now();
+    const tty = process.stderr.isTTY;
+    if (done < this.total && now - this.last < (tty ? 100 : 5000)) return;
+    this.last = now;
+    const frac = this.total > 0 ? Math.min(1, done / this.total) : 0;
+    const width = 24;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    const secs = (now - this.start) / 1000;
+    const eta = frac > 0 ? secs / frac - secs : 0;
+    const line = `${this.label}[${bar}] ${done}/${this.total} ${extra} ${secs.toFixed(0)}s elapsed, ~${eta.toFixed(0)}s left`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K`);
+    else process.stderr.write(line + '\n');
+  }
+  done(): void {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+  }
+}

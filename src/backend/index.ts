@@ -7,6 +7,11 @@
  * forces one.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core registers no gradients by itself, and its ESM gradient files cannot be loaded by
+// Node's resolver (extensionless imports). The union package's Node bundle registers them all
+// into the shared tfjs-core instance; browser bundles import
+// '@tensorflow/tfjs-core/dist/register_all_gradients' instead.
+import '@tensorflow/tfjs';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];

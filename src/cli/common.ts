@@ -29,7 +29,7 @@ export const COMMON_OPTIONS = {
 export function parse<O extends Options>(argv: string[], options: O, help: string) {
   try {
     const r = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: false, strict: true });
-    if (r.values.help) {
+    if ((r.values as { help?: boolean }).help) {
       console.log(help);
       process.exit(0);
     }

@@ -6,6 +6,11 @@ import { CliError, type Command } from './common.js';
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   info: () => import('./commands/info.js'),
+  start: () => import('./commands/start.js'),
+  density2d: () => import('./commands/density2d.js'),
+  'bench-density2d': () => import('./commands/bench-density2d.js'),
+  mel: () => import('./commands/mel.js'),
+  data: () => import('./commands/data.js'),
 };
 
 function usage(): string {

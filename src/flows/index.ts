@@ -1,0 +1,17 @@
+export { Module } from './module.js';
+export { BaseBijector, sumEvent, type Bijector, type Context } from './bijector.js';
+export { StandardNormal, DiagonalNormal, Uniform, type Distribution, type SampleOptions } from './distributions.js';
+export { TransformedDistribution } from './transformed.js';
+export { Chain } from './bijectors/chain.js';
+export { Invert } from './bijectors/invert.js';
+export { Shift } from './bijectors/shift.js';
+export { Scale } from './bijectors/scale.js';
+export { LULinear, type LULinearOptions } from './bijectors/lu-linear.js';
+export { LeakyReLU } from './bijectors/leaky-relu.js';
+export { Sigmoid, Logit } from './bijectors/sigmoid.js';
+export { PiecewiseLinear } from './bijectors/piecewise-linear.js';
+export { AffineCoupling, type AffineCouplingOptions } from './bijectors/affine-coupling.js';
+export { AdditiveCoupling } from './bijectors/additive-coupling.js';
+export { alternatingMask, type Partition } from './bijectors/coupling.js';
+export { Permute, Reverse } from './bijectors/permute.js';
+export { ActNorm } from './bijectors/actnorm.js';

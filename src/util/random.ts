@@ -1,0 +1,39 @@
+/** Seeded pseudo-random numbers (mulberry32), so datasets and initialisations are reproducible. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal draws (Box–Muller) from a uniform source. */
+export function gaussian(rand: () => number): () => number {
+  let spare: number | null = null;
+  return () => {
+    if (spare !== null) {
+      const s = spare;
+      spare = null;
+      return s;
+    }
+    const u = Math.max(rand(), 1e-300);
+    const v = rand();
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  };
+}
+
+/** Deterministic per-call seeds for tfjs random ops, derived from one seed. */
+export class SeedStream {
+  private readonly rand: () => number;
+  constructor(seed: number) {
+    this.rand = mulberry32(seed);
+  }
+  next(): number {
+    return Math.floor(this.rand() * 2 ** 31);
+  }
+}

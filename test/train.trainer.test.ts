@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import * as F from '../src/flows/index.js';
+import { MLP } from '../src/nn/mlp.js';
+import { decode, restore, serialize } from '../src/train/checkpoint.js';
+import { makeSchedule } from '../src/train/schedule.js';
+import { NonFiniteError, Trainer, meanNll } from '../src/train/trainer.js';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+const gaussianModel = () =>
+  new F.TransformedDistribution(new F.StandardNormal([1]), new F.Chain([new F.Shift([1]), new F.Scale([1])]));
+
+const data = (n: number, seed: number) => tf.add(tf.mul(tf.randomNormal([n, 1], 0, 1, 'float32', seed), 0.5), 3);
+
+function params(m: F.Module): Record<string, number[]> {
+  return Object.fromEntries(m.namedParameters().map(([n, v]) => [n, Array.from(v.dataSync())]));
+}
+
+describe('maximum-likelihood trainer', () => {
+  it('recovers the mean and scale of Gaussian data', () => {
+    const model = gaussianModel();
+    const trainer = new Trainer(model, { schedule: { lr: 0.05 } });
+    const losses = trainer.fit(400, (s) => meanNll(model, data(256, s)));
+    const p = params(model);
+    expect(p['bijector.0.shift'][0]).toBeCloseTo(3, 1);
+    expect(Math.exp(p['bijector.1.logScale'][0])).toBeCloseTo(0.5, 1);
+    // Entropy of N(3, 0.5²) is the best achievable NLL.
+    expect(losses.slice(-50).reduce((a, b) => a + b) / 50).toBeCloseTo(0.5 * Math.log(2 * Math.PI * Math.E * 0.25), 1);
+  });
+
+  it('stops with a clear error at a non-finite loss and leaves parameters untouched', () => {
+    const model = gaussianModel();
+    const trainer = new Trainer(model, { schedule: { lr: 0.05 } });
+    trainer.fit(3, (s) => meanNll(model, data(16, s)));
+    const before = params(model);
+    expect(() => trainer.trainStep(() => tf.div(meanNll(model, data(16, 1)), 0) as tf.Scalar)).toThrow(NonFiniteError);
+    expect(() => trainer.trainStep(() => tf.mul(meanNll(model, data(16, 1)), NaN) as tf.Scalar)).toThrow(/non-finite at step 4.*no checkpoint/);
+    expect(params(model)).toEqual(before);
+  });
+
+  it('resumes exactly: 2×10 steps with save/restore between equals 20 straight steps', async () => {
+    const make = () => {
+      const m = new F.TransformedDistribution(new F.StandardNormal([2]), new F.Chain([
+        new F.AffineCoupling({ mask: F.alternatingMask(2, 0) }, new MLP(2, 4, { hidden: [8], seed: 1 })),
+        new F.LULinear(2, { init: 'rotation', seed: 2 }),
+      ]));
+      return { m, t: new Trainer(m, { clipNorm: 1, schedule: { lr: 1e-2, warmupSteps: 5 } }) };
+    };
+    const batch = (s: number) => tf.randomNormal([32, 2], 0, 2, 'float32', 100 + s);
+    const a = make();
+    a.t.fit(20, (s) => meanNll(a.m, batch(s)));
+
+    const b = make();
+    b.t.fit(10, (s) => meanNll(b.m, batch(s)));
+    const saved = await serialize(b.m, b.t.optimizer);
+    const c = make();
+    const tensors = decode(saved.manifest, saved.data);
+    restore(c.m, tensors, c.t.optimizer, saved.manifest.step);
+    tf.dispose([...tensors.values()]);
+    expect(c.t.step).toBe(10);
+    c.t.fit(10, (s) => meanNll(c.m, batch(s)));
+    expect(params(c.m)).toEqual(params(a.m));
+  });
+
+  it('rejects truncated weights and shape mismatches with clear errors', async () => {
+    const m = gaussianModel();
+    const s = await serialize(m);
+    expect(() => decode(s.manifest, s.data.subarray(0, 4))).toThrow(/truncated/);
+    const other = new F.TransformedDistribution(new F.StandardNormal([2]), new F.Chain([new F.Shift([2]), new F.Scale([2])]));
+    const t = decode(s.manifest, s.data);
+    expect(() => other.loadParameters(t)).toThrow(/shape/);
+  });
+
+  it('schedules: warm-up then cosine decay', () => {
+    const s = makeSchedule({ lr: 1, warmupSteps: 10, decay: 'cosine', totalSteps: 110, minLr: 0 });
+    expect(s(0)).toBeCloseTo(0.1);
+    expect(s(9)).toBeCloseTo(1);
+    expect(s(60)).toBeCloseTo(0.5);
+    expect(s(110)).toBeCloseTo(0);
+  });
+});

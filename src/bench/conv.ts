@@ -6,7 +6,9 @@
  *
  * GFLOP/s = useful multiply-adds × 2 / median seconds. Variants of one shape are timed round-robin
  * (one call of each per round, after one warm-up round), so load from other processes spreads over
- * all of them instead of biasing one. "Grad" rows time dA and dB only (2× the forward FLOPs); "Train"
+ * all of them instead of biasing one. convFwd is ours with a bias (fused); tfConv1dFwd has no bias,
+ * tfConv1dAddFwd adds it with tf.add; im2colFwd and sumTapsFwd are the matMul-only forwards that
+ * src/nn/conv1d.ts compares against. "Grad" rows time dA and dB only (2× the forward FLOPs); "Train"
  * rows time tf.grads, i.e. forward and all gradients (3×).
  */
 import { parseArgs } from 'node:util';
@@ -144,7 +146,8 @@ export async function benchConv(opts: ConvBenchOptions = {}): Promise<ConvBenchR
       type T3 = tf.Tensor3D;
       const ms = timeRoundRobin([x, w, bias, dy], {
         convFwd: (x, w, b) => conv1d(x as T3, w as T3, b as tf.Tensor1D, d),
-        tfConv1dFwd: (x, w, b) => tf.tidy(() => tf.add(tf.conv1d(x as T3, w as T3, 1, 'same', 'NWC', d), b)),
+        tfConv1dFwd: (x, w) => tf.conv1d(x as T3, w as T3, 1, 'same', 'NWC', d),
+        tfConv1dAddFwd: (x, w, b) => tf.tidy(() => tf.add(tf.conv1d(x as T3, w as T3, 1, 'same', 'NWC', d), b)),
         im2colFwd: (x, w) => im2colConv(x as T3, w as T3, d),
         sumTapsFwd: (x, w) => sumTapsConv(x as T3, w as T3, d),
         convTrain: (x, w, b, dy) =>
@@ -153,6 +156,7 @@ export async function benchConv(opts: ConvBenchOptions = {}): Promise<ConvBenchR
       const gflops = {
         convFwd: flops / ms.convFwd / 1e6,
         tfConv1dFwd: flops / ms.tfConv1dFwd / 1e6,
+        tfConv1dAddFwd: flops / ms.tfConv1dAddFwd / 1e6,
         im2colFwd: flops / ms.im2colFwd / 1e6,
         sumTapsFwd: flops / ms.sumTapsFwd / 1e6,
         convTrain: (3 * flops) / ms.convTrain / 1e6,
@@ -172,6 +176,7 @@ export async function benchConv(opts: ConvBenchOptions = {}): Promise<ConvBenchR
     backend: info.backend,
     rows: out,
     ratios: {
+      convFwdOverTfConv1dAdd: ratio(convRows, 'convFwd', 'tfConv1dAddFwd'),
       convFwdOverTfConv1d: ratio(convRows, 'convFwd', 'tfConv1dFwd'),
       convFwdOverIm2col: ratio(convRows, 'convFwd', 'im2colFwd'),
       convTrainOverConvFwd: ratio(convRows, 'convTrain', 'convFwd'),

@@ -36,9 +36,12 @@ function convInputGrad(dy: tf.Tensor3D, w: tf.Tensor3D, dilation: number): tf.Te
   return tf.tidy(() => convSame(dy, tf.transpose(tf.reverse(w, 0), [0, 2, 1]) as tf.Tensor3D, null, dilation));
 }
 
-/** dL/dW [k, Cin, Cout], as derived in the header. */
-function convWeightGrad(x: tf.Tensor3D, dy: tf.Tensor3D, k: number, dilation: number): tf.Tensor3D {
-  return tf.tidy(() => {
+/**
+ * [dL/dW [k, Cin, Cout], dL/dbias [Cout]] as derived in the header. dbias sums the contiguous rows
+ * of dYᵀ, which exists anyway (tf.sum over axes 0 and 1 of dY would transpose it internally).
+ */
+function convWeightGrads(x: tf.Tensor3D, dy: tf.Tensor3D, k: number, dilation: number): [tf.Tensor3D, tf.Tensor1D] {
+  return tf.tidy((): [tf.Tensor3D, tf.Tensor1D] => {
     const cin = x.shape[2];
     const cout = dy.shape[2];
     const pad = ((k - 1) * dilation) / 2;
@@ -49,7 +52,7 @@ function convWeightGrad(x: tf.Tensor3D, dy: tf.Tensor3D, k: number, dilation: nu
       const shifted = tf.pad(dyT, [[0, 0], [0, 0], [j * dilation, (k - 1 - j) * dilation]]);
       taps.push(tf.matMul(tf.reshape(shifted, [cout, -1]) as tf.Tensor2D, xp)); // [Cout, Cin]
     }
-    return tf.transpose(tf.stack(taps), [0, 2, 1]) as tf.Tensor3D;
+    return [tf.transpose(tf.stack(taps), [0, 2, 1]) as tf.Tensor3D, tf.sum(dyT, [1, 2]) as tf.Tensor1D];
   });
 }
 
@@ -84,9 +87,11 @@ export function conv1d(x: tf.Tensor3D, w: tf.Tensor3D, bias: tf.Tensor1D | null,
       value: convSame(xx, ww, bb ?? null, dilation),
       gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor3D];
-        const grads: tf.Tensor[] = [convInputGrad(dy, sw, dilation), convWeightGrad(sx, dy, k, dilation)];
-        if (bb) grads.push(tf.sum(dy, [0, 1]));
-        return grads;
+        const [dw, db] = convWeightGrads(sx, dy, k, dilation);
+        const dx = convInputGrad(dy, sw, dilation);
+        if (bb) return [dx, dw, db];
+        db.dispose();
+        return [dx, dw];
       },
     };
   });

@@ -1,6 +1,9 @@
 /** Generic numerical checks every bijector must pass (used by test/flows.bijectors.test.ts). */
 import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
 import type { Bijector, Context } from '../../src/flows/bijector.js';
+import type { Module } from '../../src/flows/module.js';
 import { slogdetHost } from '../../src/nn/linalg.js';
 
 /**
@@ -55,5 +58,46 @@ export function checkBijector(b: Bijector, z: tf.Tensor, context?: Context): Che
       logDetErr: Math.max(maxAbsDiff(fld.dataSync(), num), maxAbsDiff(ild.dataSync(), numInv)),
       inverseLogDetErr: maxAbsDiff(ild.dataSync(), Array.from(fld.dataSync(), (v) => -v)),
     };
+  });
+}
+
+/** Gives every trainable parameter non-trivial random values, so identity inits prove nothing. */
+export function randomize<B extends Bijector>(b: B, seed = 1, scale = 0.3): B {
+  b.trainableVariables().forEach((v, i) => tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, scale, 'float32', seed + i))));
+  return b;
+}
+
+export interface BijectorCase {
+  name: string;
+  make: () => Bijector;
+  /** A point of the forward (generative) domain. */
+  input: () => tf.Tensor;
+  context?: () => tf.Tensor;
+  /** Tolerances, for bijectors whose inverse is iterative (defaults: 1e-4, 2e-3). */
+  roundTripTol?: number;
+  logDetTol?: number;
+}
+
+/** Registers the generic checks for each case: one line per bijector in a CASES list. */
+export function describeBijectors(title: string, cases: BijectorCase[], backend = 'cpu'): void {
+  describe(title, () => {
+    beforeAll(async () => {
+      await initBackend(backend);
+    });
+    it.each(cases.map((c) => [c.name, c] as const))('%s: round trip, log-det vs numerical Jacobian, inverse = −forward', (_n, c) => {
+      const before = tf.memory().numTensors;
+      const b = c.make();
+      const z = c.input();
+      const ctx = c.context?.();
+      const r = checkBijector(b, z, ctx);
+      expect(r.roundTripErr).toBeLessThan(c.roundTripTol ?? 1e-4);
+      expect(r.inverseRoundTripErr).toBeLessThan(c.roundTripTol ?? 1e-4);
+      expect(r.logDetErr).toBeLessThan(c.logDetTol ?? 2e-3);
+      expect(r.inverseLogDetErr).toBeLessThan(c.logDetTol ?? 1e-4);
+      tf.dispose([z, ...(ctx ? [ctx] : [])]);
+      (b as unknown as Module).dispose();
+      // dispose() frees parameters and constants: nothing may remain.
+      expect(tf.memory().numTensors - before).toBe(0);
+    });
   });
 }

@@ -27,6 +27,10 @@ const CASES: BijectorCase[] = [
   { name: 'Reverse', make: () => new F.Reverse(4), input: () => normal([3, 4]) },
   { name: 'ActNorm', make: () => { const a = new F.ActNorm(3); tf.tidy(() => a.initialise(tf.add(tf.mul(normal([64, 3], 5), 3), 1))); return a; }, input: () => normal([2, 2, 3]) },
   { name: 'Invert(LULinear)', make: () => new F.Invert(randomize(new F.LULinear(3))), input: () => normal([3, 3]) },
+  { name: 'Invertible1x1Conv (plain)', make: () => new F.Invertible1x1Conv(3, { weight: tf.tensor2d([[1.2, 0.3, -0.1], [0.2, 0.9, 0.4], [-0.3, 0.1, 1.1]]) }), input: () => normal([2, 4, 3]) },
+  { name: 'Invertible1x1ConvLU', make: () => randomize(new F.Invertible1x1ConvLU(3, { seed: 5 })), input: () => normal([2, 4, 3]) },
+  { name: 'Squeeze1D', make: () => new F.Squeeze1D(4), input: () => normal([2, 3, 4]) },
+  { name: 'Blockwise([Identity, LULinear])', make: () => new F.Blockwise([new F.Identity(), randomize(new F.LULinear(2))], [1, 2]), input: () => normal([3, 3]) },
   { name: 'Chain', make: () => new F.Chain([randomize(new F.LULinear(2)), new F.LeakyReLU(0.3), randomize(new F.AffineCoupling({ split: 1 }, mlp(1, 2)))]), input: () => normal([4, 2]) },
 ];
 

@@ -147,6 +147,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
         tf.grads((a: tf.Tensor) => tf.sum(dense(a, tf.ones([4, 3]), tf.ones([3]))))([x]);
         conv1d(x, w, b, 1);
       });
+      // Outside a tidy, only the returned tensor may remain.
+      for (const k of [1, 3]) {
+        const wk = tf.ones([k, 4, 2]) as tf.Tensor3D;
+        const n0 = tf.memory().numTensors;
+        const y = conv1d(x, wk, null, 2);
+        expect(tf.memory().numTensors, `k=${k}`).toBe(n0 + 1);
+        tf.dispose([y, wk]);
+      }
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([x, w, b]);
     });

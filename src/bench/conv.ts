@@ -6,7 +6,8 @@
  *
  * GFLOP/s = useful multiply-adds × 2 / median seconds. Variants of one shape are timed round-robin
  * (one call of each per round, after one warm-up round), so load from other processes spreads over
- * all of them instead of biasing one. convFwd is ours with a bias (fused); tfConv1dFwd has no bias,
+ * all of them instead of biasing one; each call gets fresh copies of its inputs, as in training.
+ * convFwd is ours with a bias (fused); tfConv1dFwd has no bias,
  * tfConv1dAddFwd adds it with tf.add; im2colFwd and sumTapsFwd are the matMul-only forwards that
  * src/nn/conv1d.ts compares against. "Grad" rows time dA and dB only (2× the forward FLOPs); "Train"
  * rows time tf.grads, i.e. forward and all gradients (3×).

@@ -10,6 +10,10 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   density2d: () => import('./commands/density2d.js'),
   'bench-density2d': () => import('./commands/bench-density2d.js'),
   mel: () => import('./commands/mel.js'),
+  train: () => import('./commands/train.js'),
+  synthesize: () => import('./commands/synthesize.js'),
+  likelihood: () => import('./commands/likelihood.js'),
+  import: () => import('./commands/import.js'),
   data: () => import('./commands/data.js'),
 };
 

@@ -15,3 +15,6 @@ export { AdditiveCoupling } from './bijectors/additive-coupling.js';
 export { alternatingMask, type Partition } from './bijectors/coupling.js';
 export { Permute, Reverse } from './bijectors/permute.js';
 export { ActNorm } from './bijectors/actnorm.js';
+export { Invertible1x1Conv, Invertible1x1ConvLU } from './bijectors/invertible-1x1-conv.js';
+export { Squeeze1D } from './bijectors/squeeze1d.js';
+export { Blockwise, Identity } from './bijectors/blockwise.js';

@@ -3,17 +3,20 @@
  *
  * Why not tf.conv1d: its gradient throws for dilation > 1 on every backend, and wasm has no
  * Conv2DBackpropFilter at all. Its *forward* works everywhere, though, and on wasm it is XNNPACK's
- * convolution, which never materialises im2col. Measured on wasm (B·T = 8192, k = 3, C = 64/128/256,
- * dilation 1 and 8, round-robin medians on a shared 2-core machine, GFLOP/s):
- *   tf.conv1d forward                      18–24
- *   pad + slices + concat (im2col) matMul  11–21   (tfjs-wasm slices copy their whole input first)
- *   pad + slices + sum of k matMuls        13–22
+ * convolution, which never materialises im2col. Measured on wasm with `npx tsx src/bench/conv.ts
+ * --backend wasm --reps 7` (B·T = 8192, k = 3, C = 64/128/256, dilation 1 and 8; GFLOP/s, two runs
+ * on a shared 2-core machine):
+ *   backend conv2d (what we use)            20–25
+ *   pad + k slices + concat, one matMul     10–20   (tfjs-wasm slices copy their whole input first)
+ *   pad + k slices, sum of k matMuls         9–21
  * so the forward and dx (a convolution of dY with the flipped, transposed kernel) use the backend's
  * conv2d, and only dW is built from matMuls:
  *   dW_j = Σ_{b,t} x_pad[b, t + j·d]ᵀ · dY[b, t]
  *        = (dYᵀ placed at time offset j·d, zero padded to the padded length) · x_pad,
- * i.e. k plain matMuls [Cout, B·Tp]·[B·Tp, Cin] that share x_pad as the (packed once) right operand.
- * That needs one transpose of dY and k pads, no slices (12–18 GFLOP/s vs 7–11 for slices+matMul).
+ * i.e. k plain matMuls [Cout, B·Tp]·[B·Tp, Cin] sharing x_pad as the right operand, which XNNPACK
+ * then packs once. That needs one transpose of dY and k pads but no slices: 12–18 GFLOP/s against
+ * 7–11 for slices + matMul. A whole training step (forward, dx, dW, dbias) runs at 10–22 GFLOP/s,
+ * 0.75–0.8× the forward rate.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dense } from './matmul.js';
@@ -63,7 +66,7 @@ function check(cond: boolean, msg: () => string): void {
 /**
  * y = conv1d(x, w) + bias with stride 1 and "same" zero padding ((k−1)·dilation/2 on each side).
  * x [B, T, Cin], w [k, Cin, Cout] (k odd), bias [Cout] or null → y [B, T, Cout].
- * Differentiable in x, w and bias on every backend; k = 1 is exactly `dense`.
+ * Differentiable in x, w and bias on every backend. k = 1 is exactly `dense` (dilation is then moot).
  */
 export function conv1d(x: tf.Tensor3D, w: tf.Tensor3D, bias: tf.Tensor1D | null, dilation = 1): tf.Tensor3D {
   check(x.rank === 3, () => `input must be [batch, time, channels], got [${x.shape}]`);
@@ -75,7 +78,7 @@ export function conv1d(x: tf.Tensor3D, w: tf.Tensor3D, bias: tf.Tensor1D | null,
   check(Number.isInteger(dilation) && dilation >= 1, () => `dilation must be a positive integer, got ${dilation}`);
   check(x.dtype === 'float32' && w.dtype === 'float32', () => `expected float32 tensors, got ${x.dtype} and ${w.dtype}`);
 
-  if (k === 1) return dense(x, tf.reshape(w, [cin, cout]) as tf.Tensor2D, bias);
+  if (k === 1) return tf.tidy(() => dense(x, tf.reshape(w, [cin, cout]) as tf.Tensor2D, bias));
 
   // The dilation is not a tensor, so the customGrad closes over it (built per call; cheap).
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

@@ -3,10 +3,12 @@
  *
  * Why: the wasm backend sends BatchMatMul to XNNPACK only when neither operand is transposed and the
  * batch is 1; with transposeA or transposeB it falls back to a naive blocked loop
- * (tfjs-backend-wasm batch_mat_mul_impl.cc). tfjs' stock matMul gradient uses exactly those flags,
- * so it runs at 1–2 GFLOP/s while the forward runs at ~20. Here every product is a plain matMul of
- * explicitly transposed operands, which costs one extra memory pass but keeps XNNPACK.
- * Measured (wasm, M = 8192 rows, `npx tsx src/bench/conv.ts`): see the bench for current numbers.
+ * (tfjs-backend-wasm batch_mat_mul_impl.cc). tfjs' stock matMul gradient uses exactly those flags.
+ * Here every product is a plain matMul of explicitly transposed operands: one extra memory pass,
+ * but XNNPACK throughout. Measured on wasm, [8192, 3C]·[3C, C], C = 64/128/256, fresh inputs per
+ * call (`npx tsx src/bench/conv.ts --backend wasm --reps 7`), GFLOP/s:
+ *   forward 17–25; stock gradient 1.4–1.9; this gradient 9.7–18 (8× the stock one).
+ * On the cpu backend both gradients run at the same speed (~0.5 GFLOP/s).
  */
 import * as tf from '@tensorflow/tfjs-core';
 

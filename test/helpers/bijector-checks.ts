@@ -16,8 +16,9 @@ export function jacobians(f: (z: tf.Tensor) => tf.Tensor, z: tf.Tensor): Float64
   const jac = Array.from({ length: batch }, () => new Float64Array(d * d));
   for (let i = 0; i < d; i++) {
     const g = tf.tidy(() => {
-      const sel = tf.reshape(tf.oneHot(i, d), [1, ...z.shape.slice(1)]);
-      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), sel)))(z);
+      // Outputs are flattened per example: shape-changing bijectors (squeezes) are checked too.
+      const sel = tf.reshape(tf.oneHot(i, d), [1, d]);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.reshape(f(t), [batch, -1]), sel)))(z);
     });
     const gd = g.dataSync();
     g.dispose();

@@ -1,0 +1,52 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { writeFile } from 'node:fs/promises';
+import { loadModelDir } from '../../io/model-dir.js';
+import { encodeWav } from '../../io/wav.js';
+import { Denoiser } from '../../vocoder/denoiser.js';
+import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
+import { CliError, num, parse, printJson, setupBackend, type Command } from '../common.js';
+
+const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
+  Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
+  file through its own mel (copy-synthesis), into 16-bit audio. --z gives the latent explicitly
+  (from "flowvox likelihood --z-out") for reproducible output; --denoise S subtracts S × the
+  model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1).
+  JSON: {samples, sampleRate, seconds, xRealTime, backend} (xRealTime = audio seconds per wall second).`;
+
+export const command: Command = {
+  summary: 'vocode a mel spectrogram (or a WAV, by copy-synthesis) to audio',
+  async run(argv) {
+    const o = parse(argv, {
+      model: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' }, sigma: { type: 'string' },
+      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
+    }, HELP);
+    if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
+    if (!o.out) throw new CliError(`--out OUT.wav is required\n${HELP}`);
+    if (!!o.mel === !!o.wav) throw new CliError(`give exactly one of --mel and --wav\n${HELP}`);
+    const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 10 });
+    const strength = num(o.denoise, 'denoise', 0, { min: 0, max: 10 });
+    const { backend } = await setupBackend(o.backend);
+    const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
+      throw new CliError(e.message);
+    });
+    const nMels = config.waveglow.n_mel_channels;
+    const mel = o.mel ? await readMelNpy(o.mel, nMels) : melOf(await readWavFor(o.wav!, config.mel), config.mel);
+    const g = config.waveglow.n_group;
+    const n = model.samplesFor(mel.frames) / g;
+    const zData = o.z ? await readLatentNpy(o.z, n, g) : null;
+    const denoiser = strength > 0 ? new Denoiser(model) : null;
+
+    const t0 = performance.now();
+    let audio = tf.tidy(() => {
+      const m = tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]);
+      const z = zData ? (tf.tensor3d(zData, [1, n, g])) : undefined;
+      return model.synthesize(m, { sigma, z, seed: o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { int: true }) }).dataSync() as Float32Array;
+    });
+    if (denoiser) audio = denoiser.apply(audio, strength);
+    const seconds = (performance.now() - t0) / 1000;
+    await writeFile(o.out, encodeWav(audio, config.mel.sampleRate, { bitDepth: '16' }));
+    const out = { samples: audio.length, sampleRate: config.mel.sampleRate, seconds: Number(seconds.toFixed(3)), xRealTime: Number((audio.length / config.mel.sampleRate / seconds).toFixed(3)), backend, out: o.out };
+    if (o.json) printJson(out);
+    else console.log(`wrote ${o.out}: ${(audio.length / out.sampleRate).toFixed(2)} s of audio in ${out.seconds} s (${out.xRealTime}× real time, ${backend})`);
+  },
+};

@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TACOTRON_MEL } from '../../dsp/mel.js';
+import { loadAudioSplit } from '../../io/audio-dir.js';
+import { saveModelDir } from '../../io/model-dir.js';
+import { loadWeights, saveWeights } from '../../io/weights-file.js';
+import { decode, restore, serialize } from '../../train/checkpoint.js';
+import { NonFiniteError, Trainer } from '../../train/trainer.js';
+import { SegmentSampler } from '../../vocoder/data.js';
+import { PRESETS, preset } from '../../vocoder/presets.js';
+import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
+import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
+
+const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
+              [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
+              [--val-every 5] [--ckpt-every 5] [--json]
+  Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
+  segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
+  --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
+  minutes and at the end to DIR/checkpoint; the best model by validation NLL to DIR/best;
+  a CSV log to DIR/train-log.csv. --resume continues exactly where the last checkpoint stopped.
+  presets: ${Object.keys(PRESETS).join(', ')}
+  --data: a corpus from "flowvox data speech" (uses its train/validation splits) or any folder of WAVs.`;
+
+interface RunState {
+  elapsedSeconds: number;
+  bestVal: number | null;
+  config: WaveGlowConfig;
+  segment: number;
+  batch: number;
+  seed: number;
+}
+
+export const command: Command = {
+  summary: 'train a WaveGlow vocoder on a folder of WAVs',
+  async run(argv) {
+    const o = parse(argv, {
+      preset: { type: 'string' }, config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
+      resume: { type: 'boolean', default: false }, minutes: { type: 'string' }, steps: { type: 'string' },
+      batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
+      clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
+      'val-batches': { type: 'string' },
+    }, HELP);
+    if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
+    if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
+    const ckptDir = join(o.out, 'checkpoint');
+    const statePath = join(o.out, 'run.json');
+    let state: RunState;
+    if (o.resume) {
+      if (!existsSync(statePath)) throw new CliError(`--resume: no run in ${o.out} (missing run.json)`);
+      state = JSON.parse(await readFile(statePath, 'utf8')) as RunState;
+    } else {
+      if (existsSync(statePath)) throw new CliError(`${o.out} already holds a training run; pass --resume to continue it or choose another --out`);
+      let config: WaveGlowConfig;
+      if (o.config) config = JSON.parse(await readFile(o.config, 'utf8')) as WaveGlowConfig;
+      else if (o.preset) config = preset(o.preset);
+      else throw new CliError(`--preset NAME or --config FILE is required\n${HELP}`);
+      const g = config.n_group;
+      const segment = num(o.segment, 'segment', 16384, { min: 1024, int: true });
+      if (segment % g !== 0 || segment % (config.hop_length ?? 256) !== 0) throw new CliError(`--segment must be a multiple of n_group (${g}) and the hop (${config.hop_length ?? 256})`);
+      state = { elapsedSeconds: 0, bestVal: null, config, segment, batch: num(o.batch, 'batch', 4, { min: 1, int: true }), seed: num(o.seed, 'seed', 0, { min: 0, int: true }) };
+    }
+    const minutes = o.minutes === undefined ? Infinity : num(o.minutes, 'minutes', 0, { min: 0 });
+    const maxSteps = num(o.steps, 'steps', Infinity, { min: 1, int: true });
+    if (!Number.isFinite(minutes) && !Number.isFinite(maxSteps)) throw new CliError('give --minutes or --steps');
+    const lr = num(o.lr, 'lr', 3e-4, { min: 1e-7, max: 1 });
+    const warmup = num(o.warmup, 'warmup', 500, { min: 0, int: true });
+    const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
+    const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
+    const valBatches = num(o['val-batches'], 'val-batches', 8, { min: 1, int: true });
+    const { backend } = await setupBackend(o.backend);
+
+    const rate = state.config.sampling_rate ?? 22050;
+    const mel = { ...TACOTRON_MEL, sampleRate: rate };
+    const load: { bar: Progress | null } = { bar: null };
+    const data = await loadAudioSplit(o.data, rate, (d, t) => (load.bar ??= new Progress(t, 'loading audio ')).update(d));
+    load.bar?.done();
+    process.stderr.write(`data: ${data.files.train} train files (${(data.seconds.train / 60).toFixed(1)} min), ${data.files.validation} validation (${(data.seconds.validation / 60).toFixed(1)} min)\n`);
+    const trainSampler = new SegmentSampler(data.train, state.segment, mel);
+    const valSampler = new SegmentSampler(data.validation, state.segment, mel);
+
+    const model = new WaveGlow(state.config, state.seed);
+    const trainer = new Trainer(model, { clipNorm: num(o.clip, 'clip', 10, { min: 0 }) || undefined, schedule: { lr, warmupSteps: warmup } });
+    if (o.resume) {
+      const w = await loadWeights(ckptDir);
+      const t = decode(w.manifest, w.data);
+      restore(model, t, trainer.optimizer, w.manifest.step);
+      tf.dispose([...t.values()]);
+      process.stderr.write(`resumed at step ${trainer.step} (${(state.elapsedSeconds / 3600).toFixed(2)} h trained)\n`);
+    }
+    await mkdir(o.out, { recursive: true });
+    const logPath = join(o.out, 'train-log.csv');
+    if (!existsSync(logPath)) await writeFile(logPath, 'step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s\n');
+
+    const validate = (): number => {
+      let total = 0;
+      for (let i = 0; i < valBatches; i++) {
+        total += tf.tidy(() => {
+          const b = valSampler.batch(state.batch, 1_000_000 + i); // fixed segments every time
+          return WaveGlow.nllPerSample(model.loss(b.audio, b.mel).dataSync()[0]);
+        });
+      }
+      return total / valBatches;
+    };
+    const checkpoint = async () => {
+      await saveWeights(ckptDir, await serialize(model, trainer.optimizer));
+      await writeFile(statePath, JSON.stringify(state, null, 2));
+    };
+
+    const t0 = performance.now();
+    const startElapsed = state.elapsedSeconds;
+    let lastVal = performance.now();
+    let lastCkpt = performance.now();
+    let stepsThisRun = 0;
+    let audioSeconds = 0;
+    let smooth = NaN;
+    let lastValNll: number | null = null;
+    let stop = false;
+    const onSignal = () => {
+      stop = true;
+      process.stderr.write('\nstopping after this step (checkpoint follows)…\n');
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const budgetSteps = Number.isFinite(maxSteps) ? maxSteps : 0;
+    const progress = new Progress(Number.isFinite(minutes) ? Math.round(minutes * 60) : budgetSteps, 'train ');
+    try {
+      while (!stop && stepsThisRun < maxSteps && (performance.now() - t0) / 1000 < minutes * 60) {
+        const info = trainer.trainStep(() => {
+          const b = trainSampler.batch(state.batch, state.seed * 1_000_003 + trainer.step);
+          return model.loss(b.audio, b.mel);
+        });
+        stepsThisRun++;
+        audioSeconds += (state.batch * state.segment) / rate;
+        const runSeconds = (performance.now() - t0) / 1000;
+        state.elapsedSeconds = startElapsed + runSeconds;
+        smooth = Number.isNaN(smooth) ? info.loss : 0.95 * smooth + 0.05 * info.loss;
+        const speed = audioSeconds / runSeconds;
+        progress.update(Number.isFinite(minutes) ? Math.round(runSeconds) : stepsThisRun, `step ${info.step} loss ${smooth.toFixed(3)} ${speed.toFixed(2)} audio-s/s`);
+        let valNll = '';
+        if ((performance.now() - lastVal) / 1000 >= valEvery) {
+          lastValNll = validate();
+          valNll = lastValNll.toFixed(4);
+          lastVal = performance.now();
+          if (state.bestVal === null || lastValNll < state.bestVal) {
+            state.bestVal = lastValNll;
+            await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${info.step}` });
+          }
+        }
+        if (valNll || info.step % 50 === 0) {
+          await appendFile(logPath, `${info.step},${(state.elapsedSeconds / 3600).toFixed(4)},${info.loss.toFixed(5)},${WaveGlow.nllPerSample(info.loss).toFixed(5)},${valNll},${info.lr.toExponential(3)},${speed.toFixed(3)}\n`);
+        }
+        if ((performance.now() - lastCkpt) / 1000 >= ckptEvery) {
+          await checkpoint();
+          lastCkpt = performance.now();
+        }
+      }
+    } catch (e) {
+      if (e instanceof NonFiniteError) throw new CliError(`${e.message} The last checkpoint in ${ckptDir} is intact.`, 1);
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      progress.done();
+    }
+    lastValNll = validate();
+    if (state.bestVal === null || lastValNll < state.bestVal) {
+      state.bestVal = lastValNll;
+      await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${trainer.step}` });
+    }
+    await appendFile(logPath, `${trainer.step},${(state.elapsedSeconds / 3600).toFixed(4)},,,${lastValNll.toFixed(5)},,\n`);
+    await checkpoint();
+    await saveModelDir(join(o.out, 'last'), model, { source: `flowvox train step ${trainer.step}` });
+    const runSeconds = (performance.now() - t0) / 1000;
+    const out = {
+      step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend,
+      valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
+      audioSecondsPerSecond: Number((audioSeconds / runSeconds).toFixed(3)), params: model.parameterCount(),
+      best: join(o.out, 'best'), checkpoint: ckptDir,
+    };
+    if (o.json) printJson(out);
+    else console.log(`step ${out.step}: validation NLL ${out.valNllNatsPerSample} nats/sample; ${out.audioSecondsPerSecond} audio-s/s; best model in ${out.best}`);
+  },
+};

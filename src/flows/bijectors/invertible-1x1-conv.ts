@@ -1,0 +1,60 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BaseBijector, perExample, positionsPerExample } from '../bijector.js';
+import { logAbsDet, matrixInverse, randomRotationHost } from '../../nn/linalg.js';
+import { gaussian, mulberry32 } from '../../util/random.js';
+import { LULinear } from './lu-linear.js';
+import { lastAxisMatMul } from './util.js';
+
+/**
+ * Invertible 1x1 convolution (Glow, Kingma & Dhariwal 2018; WaveGlow): a learned c×c matrix W
+ * mixing the channels at every position of [batch, ..., c]. As in Glow and NVIDIA's WaveGlow, W
+ * acts in the normalizing direction:
+ *   inverse:  z = W x          log|det ∂z/∂x| = P · log|det W|     (P positions per example)
+ *   forward:  x = W⁻¹ z        log|det ∂x/∂z| = −P · log|det W|
+ * Plain form: log|det W| once per call by a host LU (its gradient W⁻ᵀ is exact; see nn/linalg.ts);
+ * W⁻¹ is computed on the host too, so the generative direction is for sampling, not training.
+ */
+export class Invertible1x1Conv extends BaseBijector {
+  readonly name = 'Invertible1x1Conv';
+  readonly weight: tf.Variable;
+
+  constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D } = {}) {
+    super();
+    // Random rotation init (det = +1), as glow.py does with a QR decomposition.
+    this.weight = this.addParameter('weight', opts.weight ?? tf.tensor2d(Float32Array.from(randomRotationHost(channels, gaussian(mulberry32(opts.seed ?? 0)))), [channels, channels]));
+  }
+
+  inverseAndLogDet(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    return tf.tidy(() => {
+      const z = lastAxisMatMul(x, tf.transpose(this.weight) as tf.Tensor2D);
+      return [z, perExample(tf.mul(logAbsDet(this.weight as tf.Tensor2D), positionsPerExample(x)), x)];
+    });
+  }
+
+  forwardAndLogDet(z: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    return tf.tidy(() => {
+      const inv = matrixInverse(this.weight as tf.Tensor2D);
+      const x = lastAxisMatMul(z, tf.transpose(inv) as tf.Tensor2D);
+      return [x, perExample(tf.mul(logAbsDet(this.weight as tf.Tensor2D), -positionsPerExample(z)), z)];
+    });
+  }
+}
+
+/**
+ * The LU form (Glow §3.2): W = P L (U + diag s), O(c) log-det and a differentiable inverse.
+ * Same direction convention as the plain form (W acts in the normalizing direction).
+ */
+export class Invertible1x1ConvLU extends BaseBijector {
+  readonly name = 'Invertible1x1ConvLU';
+  private readonly lu: LULinear;
+  constructor(readonly channels: number, opts: { seed?: number } = {}) {
+    super();
+    this.lu = this.addModule('lu', new LULinear(channels, { bias: false, init: 'rotation', seed: opts.seed }));
+  }
+  inverseAndLogDet(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    return this.lu.forwardAndLogDet(x);
+  }
+  forwardAndLogDet(z: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    return this.lu.inverseAndLogDet(z);
+  }
+}

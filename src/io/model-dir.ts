@@ -1,0 +1,35 @@
+/** Reads and writes flowvox model directories (see src/vocoder/model-dir.ts). Node only. */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeConfigFile, modelFromWeights, parseConfigFile, weightsOf, type ModelConfigFile } from '../vocoder/model-dir.js';
+import type { WaveGlow } from '../vocoder/waveglow.js';
+import { loadWeights, saveWeights } from './weights-file.js';
+
+export interface LoadedModel {
+  model: WaveGlow;
+  config: ModelConfigFile;
+  dir: string;
+}
+
+export async function loadModelDir(dir: string): Promise<LoadedModel> {
+  let raw: string;
+  try {
+    raw = await readFile(join(dir, 'config.json'), 'utf8');
+  } catch {
+    throw new Error(`${dir} is not a flowvox model directory (no config.json)`);
+  }
+  const config = parseConfigFile(JSON.parse(raw));
+  const w = await loadWeights(dir);
+  return { model: modelFromWeights(config, w.manifest, w.data), config, dir };
+}
+
+export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string } = {}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  // Weights first (themselves written crash-safely), then the config that names the model.
+  await saveWeights(dir, await weightsOf(model));
+  const cfg = makeConfigFile(model.config, opts.source);
+  const tmp = join(dir, `.config.json.tmp-${process.pid}`);
+  await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');
+  await rename(tmp, join(dir, 'config.json'));
+  if (opts.card !== undefined) await writeFile(join(dir, 'card.md'), opts.card);
+}

@@ -1,0 +1,46 @@
+/**
+ * The flowvox model directory, loadable in Node and in the browser:
+ *   config.json   {format: 'flowvox-waveglow', version, waveglow: WaveGlowConfig, mel: MelConfig, …}
+ *   weights.json  tfjs weights manifest (src/train/checkpoint.ts) → weights-*.bin
+ *   card.md       the model card
+ * This module is isomorphic: it turns bytes into a model and back; src/io reads the files.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { TACOTRON_MEL, type MelConfig } from '../dsp/mel.js';
+import { decode, serialize, type SerializedWeights, type WeightsManifest } from '../train/checkpoint.js';
+import { WaveGlow, type WaveGlowConfig } from './waveglow.js';
+
+export interface ModelConfigFile {
+  format: 'flowvox-waveglow';
+  version: 1;
+  waveglow: WaveGlowConfig;
+  mel: MelConfig;
+  /** Where the weights came from (preset name, import source, training run). */
+  source?: string;
+}
+
+export function makeConfigFile(waveglow: WaveGlowConfig, source?: string, mel: MelConfig = { ...TACOTRON_MEL }): ModelConfigFile {
+  return { format: 'flowvox-waveglow', version: 1, waveglow, mel, ...(source ? { source } : {}) };
+}
+
+export function parseConfigFile(json: unknown): ModelConfigFile {
+  const c = json as Partial<ModelConfigFile>;
+  if (c?.format !== 'flowvox-waveglow') throw new Error(`not a flowvox model config (format: ${String(c?.format)}); NVIDIA configs are imported with "flowvox import"`);
+  if (!c.waveglow || !c.mel) throw new Error('model config lacks "waveglow" or "mel"');
+  return c as ModelConfigFile;
+}
+
+export function modelFromWeights(cfg: ModelConfigFile, manifest: WeightsManifest, data: Uint8Array): WaveGlow {
+  const model = new WaveGlow(cfg.waveglow);
+  const tensors = decode(manifest, data);
+  try {
+    model.loadParameters(tensors);
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+  return model;
+}
+
+export function weightsOf(model: WaveGlow): Promise<SerializedWeights> {
+  return serialize(model);
+}

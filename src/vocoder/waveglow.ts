@@ -1,0 +1,162 @@
+/**
+ * WaveGlow (Prenger, Valle & Catanzaro 2019), composed from flowvox bijectors. It reads like
+ * NVIDIA's glow.py; one difference in words: NVIDIA's `forward` (audio → z) is our *inverse*
+ * (the normalizing direction) and its `infer` is our *forward* (generative), as in TFP.
+ *
+ *   audio [B, L] ──Squeeze1D(g)──▶ [B, L/g, g] ──flow 0 … flow K−1──▶ z [B, L/g, g]
+ *   flow k  = on the channels not yet emitted: Invertible1x1Conv, then an affine coupling whose
+ *             WN network sees the first half of the channels and the grouped, upsampled mel.
+ *   early outputs: before flow k (k % n_early_every = 0, k > 0) the first n_early_size remaining
+ *             channels are left alone from then on (Blockwise([Identity, flow])), so z is
+ *             NVIDIA's cat(early outputs…, final) in channel order.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from '../flows/module.js';
+import type { Bijector } from '../flows/bijector.js';
+import { Chain } from '../flows/bijectors/chain.js';
+import { Invert } from '../flows/bijectors/invert.js';
+import { AffineCoupling } from '../flows/bijectors/affine-coupling.js';
+import { Invertible1x1Conv } from '../flows/bijectors/invertible-1x1-conv.js';
+import { Squeeze1D } from '../flows/bijectors/squeeze1d.js';
+import { Blockwise, Identity } from '../flows/bijectors/blockwise.js';
+import { StandardNormal } from '../flows/distributions.js';
+import { MelUpsampler } from './upsample.js';
+import { WN, type WNConfig } from './wn.js';
+
+/** NVIDIA's constructor arguments, plus how the mel reaches the audio rate. */
+export interface WaveGlowConfig {
+  n_mel_channels: number;
+  n_flows: number;
+  n_group: number;
+  n_early_every: number;
+  n_early_size: number;
+  WN_config: WNConfig;
+  /** Mel hop in samples (256 for the tacotron2 front end). */
+  hop_length?: number;
+  /**
+   * 'convtranspose' (NVIDIA: ConvTranspose1d kernel 4·hop, then grouping: n_mel·g conditioning
+   * channels), or 'frames' (n_group = hop: one group per mel frame, the mel itself conditions,
+   * as SqueezeWave does — no upsampler at all).
+   */
+  upsampler?: 'convtranspose' | 'frames';
+  sampling_rate?: number;
+}
+
+export interface Likelihood {
+  /** Latent [B, L/g, g]. */
+  z: tf.Tensor3D;
+  /** Σ log s + Σ log|det W| per example [B]. */
+  logDet: tf.Tensor1D;
+}
+
+export class WaveGlow extends Module {
+  readonly upsample: MelUpsampler | null;
+  readonly convs: Invertible1x1Conv[] = [];
+  readonly wns: WN[] = [];
+  readonly couplings: AffineCoupling[] = [];
+  /** The whole normalizing flow audio → z (our Bijector; its inverse is NVIDIA's forward). */
+  readonly flow: Chain;
+  readonly hop: number;
+  readonly condChannels: number;
+
+  constructor(readonly config: WaveGlowConfig, seed = 0) {
+    super();
+    const c = config;
+    const g = c.n_group;
+    this.hop = c.hop_length ?? 256;
+    const mode = c.upsampler ?? 'convtranspose';
+    if (mode === 'frames' && g !== this.hop) throw new Error(`upsampler 'frames' needs n_group = hop_length (${this.hop}), got ${g}`);
+    this.upsample = mode === 'convtranspose' ? this.addModule('upsample', new MelUpsampler(c.n_mel_channels, 4 * this.hop, this.hop, seed)) : null;
+    this.condChannels = mode === 'convtranspose' ? c.n_mel_channels * g : c.n_mel_channels;
+
+    const steps: Bijector[] = [new Squeeze1D(g)];
+    let emitted = 0;
+    for (let k = 0; k < c.n_flows; k++) {
+      if (k % c.n_early_every === 0 && k > 0) emitted += c.n_early_size;
+      const ch = g - emitted;
+      if (ch < 2) throw new Error(`config leaves ${ch} channels for flow ${k}; reduce n_early_size`);
+      const nHalf = Math.floor(ch / 2);
+      const conv = new Invertible1x1Conv(ch, { seed: seed * 1000 + k });
+      const wn = new WN(nHalf, this.condChannels, c.WN_config, ch - nHalf, seed * 1000 + 500 + k);
+      // NVIDIA's coupling a1 ← exp(log s)·a1 + t runs in the normalizing direction: our inverse.
+      const coupling = new AffineCoupling({ split: nHalf }, wn);
+      this.convs.push(conv);
+      this.wns.push(wn);
+      this.couplings.push(coupling);
+      const flowK = new Chain([conv, new Invert(coupling)]);
+      steps.push(emitted === 0 ? flowK : new Blockwise([new Identity(), flowK], [emitted, ch]));
+    }
+    this.flow = this.addModule('flow', new Chain(steps));
+  }
+
+  /** Conditioning for L samples: upsample (or take) the mel, crop to L, group as NVIDIA does. */
+  conditioning(mel: tf.Tensor3D, length: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [b, t, nMel] = mel.shape;
+      const g = this.config.n_group;
+      if (nMel !== this.config.n_mel_channels) throw new Error(`mel has ${nMel} channels, the model expects ${this.config.n_mel_channels}`);
+      if (length % g !== 0) throw new Error(`audio length ${length} is not a multiple of n_group ${g}`);
+      const n = length / g;
+      if (!this.upsample) {
+        if (t < n) throw new Error(`${t} mel frames cannot condition ${length} samples (needs ${n})`);
+        return tf.slice(mel, [0, 0, 0], [b, n, nMel]);
+      }
+      const up = this.upsample.apply(mel);
+      if (up.shape[1] < length) throw new Error(`${t} mel frames upsample to ${up.shape[1]} samples, fewer than ${length}`);
+      const cropped = tf.slice(up, [0, 0, 0], [b, length, nMel]);
+      // [B, n, g, mel] → [B, n, mel, g]: channel index c·g + j, as NVIDIA's unfold/permute.
+      return tf.reshape(tf.transpose(tf.reshape(cropped, [b, n, g, nMel]), [0, 1, 3, 2]), [b, n, nMel * g]) as tf.Tensor3D;
+    });
+  }
+
+  /** Audio [B, L] → latent and log-det (NVIDIA's forward). */
+  inverse(audio: tf.Tensor2D, mel: tf.Tensor3D): Likelihood {
+    return tf.tidy(() => {
+      const spect = this.conditioning(mel, audio.shape[1]);
+      const [z, logDet] = this.flow.inverseAndLogDet(audio, spect);
+      return { z: z as tf.Tensor3D, logDet: logDet as tf.Tensor1D };
+    }) as Likelihood;
+  }
+
+  /** log p(audio | mel) per example, in nats, with the base N(0, σ²). */
+  logProb(audio: tf.Tensor2D, mel: tf.Tensor3D, sigma = 1): tf.Tensor1D {
+    return tf.tidy(() => {
+      const { z, logDet } = this.inverse(audio, mel);
+      return tf.add(new StandardNormal([], sigma).logProb(z), logDet) as tf.Tensor1D;
+    });
+  }
+
+  /** NVIDIA's WaveGlowLoss: [Σ z²/(2σ²) − Σ log s − Σ log|det W|] / N over the whole batch (no Gaussian constant). */
+  loss(audio: tf.Tensor2D, mel: tf.Tensor3D, sigma = 1): tf.Scalar {
+    return tf.tidy(() => {
+      const { z, logDet } = this.inverse(audio, mel);
+      const total = tf.sub(tf.div(tf.sum(tf.square(z)), 2 * sigma * sigma), tf.sum(logDet));
+      return tf.div(total, z.size) as tf.Scalar;
+    });
+  }
+
+  /** Exact negative log-likelihood per audio sample in nats: loss + ½ log(2πσ²). */
+  static nllPerSample(loss: number, sigma = 1): number {
+    return loss + 0.5 * Math.log(2 * Math.PI * sigma * sigma);
+  }
+
+  /** Number of audio samples `frames` mel frames synthesise (NVIDIA's infer: T·hop). */
+  samplesFor(frames: number): number {
+    return frames * this.hop;
+  }
+
+  /**
+   * Mel [B, T, n_mel] → audio [B, T·hop] (NVIDIA's infer). The latent is `z` [B, T·hop/g, g] if
+   * given (already scaled), else σ·N(0, I) from `seed`. One parallel pass over time.
+   */
+  synthesize(mel: tf.Tensor3D, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number } = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [b, t] = mel.shape;
+      const length = this.samplesFor(t);
+      const g = this.config.n_group;
+      const z = opts.z ?? tf.randomNormal([b, length / g, g], 0, opts.sigma ?? 0.6, 'float32', opts.seed);
+      if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);
+      return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
+    });
+  }
+}

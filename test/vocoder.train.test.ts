@@ -1,0 +1,86 @@
+/** train → synthesize → likelihood on a few seconds of generated audio, through the CLI commands. */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { encodeWav, decodeWav } from '../src/io/wav.js';
+import { loadWeights } from '../src/io/weights-file.js';
+import { command as train } from '../src/cli/commands/train.js';
+import { command as synthesize } from '../src/cli/commands/synthesize.js';
+import { command as likelihood } from '../src/cli/commands/likelihood.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'flowvox-train-'));
+const data = join(dir, 'wavs');
+
+/** Runs a command and returns the JSON object on its last stdout line. */
+async function runJson(cmd: { run(a: string[]): Promise<number | void> }, args: string[]): Promise<Record<string, unknown>> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    lines.push(String(s));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await cmd.run([...args, '--json', '--backend', 'wasm']);
+  } finally {
+    spy.mockRestore();
+    err.mockRestore();
+  }
+  return JSON.parse(lines.join('').trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+beforeAll(() => {
+  // Four 1.5 s "voices": harmonic tones with vibrato and an envelope, at 22.05 kHz.
+  const sr = 22050;
+  for (let v = 0; v < 4; v++) {
+    const x = new Float32Array(Math.round(1.5 * sr));
+    for (let i = 0; i < x.length; i++) {
+      const t = i / sr;
+      const f0 = 120 + 40 * v + 5 * Math.sin(2 * Math.PI * 5 * t);
+      let s = 0;
+      for (let h = 1; h <= 6; h++) s += Math.sin(2 * Math.PI * f0 * h * t) / h;
+      x[i] = 0.15 * s * Math.sin((Math.PI * i) / x.length);
+    }
+    const sub = join(data, `v${v}`);
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `clip${v}.wav`), encodeWav(x, sr, { bitDepth: '16' }));
+  }
+});
+
+describe('vocoder commands: train → synthesize → likelihood (tiny preset)', () => {
+  const common = ['--preset', 'tiny', '--data', data, '--batch', '2', '--segment', '4096', '--lr', '1e-3', '--warmup', '2', '--val-batches', '1'];
+
+  it('trains, checkpoints, and resumes exactly', async () => {
+    const straight = await runJson(train, [...common, '--out', join(dir, 'a'), '--steps', '6']);
+    expect(straight.step).toBe(6);
+    await runJson(train, [...common, '--out', join(dir, 'b'), '--steps', '3']);
+    const resumed = await runJson(train, ['--data', data, '--out', join(dir, 'b'), '--steps', '3', '--resume', '--lr', '1e-3', '--warmup', '2', '--val-batches', '1']);
+    expect(resumed.step).toBe(6);
+    const a = await loadWeights(join(dir, 'a', 'checkpoint'));
+    const b = await loadWeights(join(dir, 'b', 'checkpoint'));
+    expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+    expect(Number.isFinite(straight.valNllNatsPerSample)).toBe(true);
+    expect(existsSync(join(dir, 'a', 'best', 'config.json'))).toBe(true);
+    expect(readFileSync(join(dir, 'a', 'train-log.csv'), 'utf8').split('\n')[0]).toContain('val_nll');
+  });
+
+  it('refuses to overwrite a run without --resume', async () => {
+    await expect(train.run([...common, '--out', join(dir, 'a'), '--steps', '1'])).rejects.toThrow(/--resume/);
+  });
+
+  it('synthesizes from a WAV (copy-synthesis) and scores its likelihood', async () => {
+    const model = join(dir, 'a', 'best');
+    const wav = join(data, 'v0', 'clip0.wav');
+    const out = join(dir, 'out.wav');
+    const s = await runJson(synthesize, ['--model', model, '--wav', wav, '--out', out, '--sigma', '0.6', '--denoise', '0.01']);
+    const decoded = decodeWav(new Uint8Array(readFileSync(out)));
+    expect(decoded.sampleRate).toBe(22050);
+    expect(decoded.samples.length).toBe(s.samples);
+    // NVIDIA's infer length: (L//256 + 1) mel frames × 256.
+    expect(s.samples).toBe((Math.floor(33075 / 256) + 1) * 256);
+    expect(decoded.samples.some((v) => v !== 0)).toBe(true);
+    const l = await runJson(likelihood, ['--model', model, '--wav', wav]);
+    expect(Number.isFinite(l.nllNatsPerSample)).toBe(true);
+    expect(l.nllNatsPerSample as number).toBeCloseTo((l.waveglowLoss as number) + 0.5 * Math.log(2 * Math.PI), 5);
+  });
+});

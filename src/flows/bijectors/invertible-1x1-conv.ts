@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BaseBijector, perExample, positionsPerExample } from '../bijector.js';
-import { logAbsDet, matrixInverse, randomRotationHost } from '../../nn/linalg.js';
+import { logAbsDet, matrixInverse, randomRotationHost, slogdetHost } from '../../nn/linalg.js';
 import { gaussian, mulberry32 } from '../../util/random.js';
 import { LULinear } from './lu-linear.js';
 import { lastAxisMatMul } from './util.js';
@@ -17,6 +17,7 @@ import { lastAxisMatMul } from './util.js';
 export class Invertible1x1Conv extends BaseBijector {
   readonly name = 'Invertible1x1Conv';
   readonly weight: tf.Variable;
+  private inverseCache: { dataId: object; inv: tf.Tensor2D; logAbsDet: number } | null = null;
 
   constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D } = {}) {
     super();
@@ -33,10 +34,31 @@ export class Invertible1x1Conv extends BaseBijector {
 
   forwardAndLogDet(z: tf.Tensor): [tf.Tensor, tf.Tensor] {
     return tf.tidy(() => {
-      const inv = matrixInverse(this.weight as tf.Tensor2D);
+      const { inv, logAbsDet: ld } = this.inverseWeight();
       const x = lastAxisMatMul(z, tf.transpose(inv) as tf.Tensor2D);
-      return [x, perExample(tf.mul(logAbsDet(this.weight as tf.Tensor2D), -positionsPerExample(z)), z)];
+      return [x, perExample(tf.scalar(-ld * positionsPerExample(z)), z)];
     });
+  }
+
+  /**
+   * W⁻¹ and log|det W| (the generative direction is not trained through), cached as glow.py caches W_inverse: a host inversion of a 256×256 matrix costs tens of ms,
+   * more than the rest of a synthesis step. Variable.assign() swaps the weight's dataId, so the
+   * cache is valid exactly while the dataId is unchanged.
+   */
+  private inverseWeight(): { inv: tf.Tensor2D; logAbsDet: number } {
+    const dataId = (this.weight as unknown as { dataId: object }).dataId;
+    if (this.inverseCache?.dataId !== dataId) {
+      this.inverseCache?.inv.dispose();
+      const w = this.weight.dataSync() as Float32Array;
+      this.inverseCache = { dataId, inv: tf.keep(matrixInverse(this.weight as tf.Tensor2D)), logAbsDet: slogdetHost(w, this.channels).logAbsDet };
+    }
+    return this.inverseCache;
+  }
+
+  override dispose(): void {
+    this.inverseCache?.inv.dispose();
+    this.inverseCache = null;
+    super.dispose();
   }
 }
 

@@ -83,3 +83,29 @@ describe('maximum-likelihood trainer', () => {
     expect(s(110)).toBeCloseTo(0);
   });
 });
+
+describe('float16 weights', () => {
+  it('round-trip to within half precision and take half the bytes', async () => {
+    const m = new F.TransformedDistribution(new F.StandardNormal([3]), new F.Chain([new F.LULinear(3, { init: 'rotation', seed: 3 })]));
+    const v = [-65504, -1.5, -1e-3, 0, 6e-8, 1 / 3, 2.5, 1234.5, 1e5];
+    const w = new F.Shift([v.length], tf.tensor1d(v));
+    const full = await serialize(w);
+    const half = await serialize(w, undefined, undefined, { dtype: 'float16' });
+    expect(half.data.byteLength).toBe(full.data.byteLength / 2);
+    const back = Array.from(decode(half.manifest, half.data).get('shift')!.dataSync());
+    expect(back[0]).toBe(-65504);
+    expect(back[1]).toBe(-1.5);
+    expect(back[3]).toBe(0);
+    expect(back[5]).toBeCloseTo(1 / 3, 3);
+    expect(back[7]).toBe(1234); // nearest half to 1234.5 (ties to even)
+    expect(back[8]).toBe(Infinity); // beyond the half range
+    expect(Math.abs(back[2] + 1e-3)).toBeLessThan(1e-6);
+    const p = await serialize(m, undefined, undefined, { dtype: 'float16' });
+    const t = decode(p.manifest, p.data);
+    m.namedParameters().forEach(([n, v2]) => {
+      const a = v2.dataSync();
+      const b = t.get(n)!.dataSync();
+      a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThanOrEqual(Math.abs(x) * 1e-3 + 1e-7));
+    });
+  });
+});

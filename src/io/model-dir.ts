@@ -23,10 +23,10 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   return { model: modelFromWeights(config, w.manifest, w.data), config, dir };
 }
 
-export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string } = {}): Promise<void> {
+export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string; dtype?: 'float32' | 'float16' } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   // Weights first (themselves written crash-safely), then the config that names the model.
-  await saveWeights(dir, await weightsOf(model));
+  await saveWeights(dir, await weightsOf(model, opts.dtype));
   const cfg = makeConfigFile(model.config, opts.source);
   const tmp = join(dir, `.config.json.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');

@@ -21,12 +21,73 @@ export interface SerializedWeights {
   data: Uint8Array;
 }
 
+/** float32 → IEEE half bits (round to nearest even), for shipping weights at half the size. */
+function toFloat16Bits(x: Float32Array): Uint16Array {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    f[0] = x[i];
+    const b = u[0];
+    const sign = (b >>> 16) & 0x8000;
+    const exp = (b >>> 23) & 0xff;
+    let mant = b & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    let e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00; // overflow → ±Inf
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign; // underflow → ±0
+        continue;
+      }
+      mant = (mant | 0x800000) >>> (1 - e);
+      e = 0;
+      out[i] = sign | ((mant + 0xfff + ((mant >>> 13) & 1)) >>> 13);
+      continue;
+    }
+    const h = sign | (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    out[i] = h + (rest > 0x1000 || (rest === 0x1000 && (h & 1)) ? 1 : 0);
+  }
+  return out;
+}
+
+/** Parameters stored as IEEE half floats (tfjs's `quantization: {dtype: 'float16'}`), decoded to float32. */
+async function encodeFloat16(named: tf.NamedTensorMap): Promise<{ data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] }> {
+  const parts: Uint16Array[] = [];
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  for (const [name, t] of Object.entries(named)) {
+    parts.push(toFloat16Bits((await t.data()) as Float32Array));
+    specs.push({ name, shape: t.shape, dtype: 'float32', quantization: { dtype: 'float16' } });
+  }
+  const total = parts.reduce((s, p) => s + p.length, 0);
+  const all = new Uint16Array(total);
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  return { data: all.buffer, specs };
+}
+
+export interface SerializeOptions {
+  /** 'float16' halves the file (for shipped models); checkpoints stay float32 for exact resume. */
+  dtype?: 'float32' | 'float16';
+}
+
 /** Encodes the model's parameters (and, for a checkpoint, the optimizer's moments). */
-export async function serialize(model: Module, optimizer?: Adam, meta?: Record<string, unknown>): Promise<SerializedWeights> {
+export async function serialize(model: Module, optimizer?: Adam, meta?: Record<string, unknown>, opts: SerializeOptions = {}): Promise<SerializedWeights> {
   const named: tf.NamedTensorMap = {};
   for (const [n, v] of model.namedParameters()) named[n] = v;
   if (optimizer) for (const [n, t] of optimizer.state()) named[n] = t;
-  const { data, specs } = await tf.io.encodeWeights(named);
+  if (opts.dtype === 'float16' && optimizer) throw new Error('checkpoints with optimizer state are stored in float32');
+  const { data, specs } = opts.dtype === 'float16' ? await encodeFloat16(named) : await tf.io.encodeWeights(named);
   return {
     manifest: {
       format: 'flowvox-weights',
@@ -43,7 +104,8 @@ export async function serialize(model: Module, optimizer?: Adam, meta?: Record<s
 export function decode(manifest: WeightsManifest, data: Uint8Array): Map<string, tf.Tensor> {
   if (manifest.format !== 'flowvox-weights') throw new Error(`not a flowvox weights manifest (format: ${String(manifest.format)})`);
   const specs = manifest.weightsManifest.flatMap((g) => g.weights);
-  const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+  const bytesPer = (w: tf.io.WeightsManifestEntry) => (w.quantization?.dtype === 'float16' || w.quantization?.dtype === 'uint16' ? 2 : w.quantization?.dtype === 'uint8' ? 1 : 4);
+  const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * bytesPer(w), 0);
   if (data.byteLength !== expected) {
     throw new Error(`weights file has ${data.byteLength} bytes but the manifest describes ${expected}: the file is truncated or does not belong to this manifest`);
   }

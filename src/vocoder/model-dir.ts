@@ -41,6 +41,6 @@ export function modelFromWeights(cfg: ModelConfigFile, manifest: WeightsManifest
   return model;
 }
 
-export function weightsOf(model: WaveGlow): Promise<SerializedWeights> {
-  return serialize(model);
+export function weightsOf(model: WaveGlow, dtype: 'float32' | 'float16' = 'float32'): Promise<SerializedWeights> {
+  return serialize(model, undefined, undefined, { dtype });
 }

@@ -16,6 +16,9 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   likelihood: () => import('./commands/likelihood.js'),
   import: () => import('./commands/import.js'),
   data: () => import('./commands/data.js'),
+  evaluate: () => import('./commands/evaluate.js'),
+  card: () => import('./commands/card.js'),
+  'export-samples': () => import('./commands/export-samples.js'),
 };
 
 function usage(): string {

@@ -2,7 +2,7 @@
 import * as F from '../../flows/index.js';
 import { MLP } from '../../nn/mlp.js';
 
-export const FLOWS_2D = ['realnvp', 'nice', 'affine-stack'] as const;
+export const FLOWS_2D = ['realnvp', 'nice', 'affine-stack', 'maf', 'iaf', 'nsf', 'planar', 'residual'] as const;
 export type Flow2DName = (typeof FLOWS_2D)[number];
 
 export interface Flow2DOptions {
@@ -46,6 +46,42 @@ export function build2DFlow(name: string, opts: Flow2DOptions = {}): F.Transform
         bijectors.push(new F.LeakyReLU(0.5));
       }
       bijectors.push(new F.LULinear(2, { init: 'rotation', seed: seed * 1000 + layers }));
+      break;
+    }
+    case 'maf':
+    case 'iaf': {
+      // Autoregressive affine flows with MADE conditioners; the order flips between layers.
+      const layers = opts.layers ?? 8;
+      for (let i = 0; i < layers; i++) {
+        const made = new F.MADE(2, 2, { hidden: [hidden, hidden], activation: opts.activation ?? 'tanh', order: i % 2 ? 'right-to-left' : 'left-to-right', zeroLast: true, seed: seed * 1000 + i });
+        bijectors.push(name === 'maf' ? new F.MaskedAutoregressiveFlow(made) : new F.InverseAutoregressiveFlow(made));
+      }
+      break;
+    }
+    case 'nsf': {
+      // Rational-quadratic spline couplings (Neural Spline Flows), K = 8 bins on [−5, 5].
+      const layers = opts.layers ?? 6;
+      const bins = 8;
+      for (let i = 0; i < layers; i++) {
+        const cond = new MLP(1, F.SplineCoupling.outputWidth(1, bins), { hidden: [hidden, hidden], activation: opts.activation ?? 'tanh', zeroLast: true, seed: seed * 1000 + i });
+        bijectors.push(new F.SplineCoupling({ split: 1 }, cond, { bins, bound: 5 }));
+        bijectors.push(new F.Reverse(2));
+      }
+      break;
+    }
+    case 'planar': {
+      // Planar flows have no closed-form inverse: Invert puts the cheap direction on the density side.
+      const layers = opts.layers ?? 32;
+      for (let i = 0; i < layers; i++) bijectors.push(new F.Invert(new F.Planar(2, { seed: seed * 1000 + i })));
+      break;
+    }
+    case 'residual': {
+      // i-ResNet blocks (Lip(g) < 1), exact log-det in 2D; inverted so density evaluation is one pass.
+      const layers = opts.layers ?? 6;
+      for (let i = 0; i < layers; i++) {
+        bijectors.push(new F.Invert(new F.ResidualFlow(2, { hidden: [hidden, hidden], activation: 'lipswish', coeff: 0.9, seed: seed * 1000 + i })));
+        bijectors.push(new F.ActNorm(2));
+      }
       break;
     }
     default:

@@ -1,0 +1,157 @@
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { SPLITS, type Manifest } from '../../data/speech.js';
+import { logMelSpectrogram } from '../../dsp/mel.js';
+import { loadModelDir } from '../../io/model-dir.js';
+import { Denoiser } from '../../vocoder/denoiser.js';
+import {
+  GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, evaluateClip, pickEvenly, summarize,
+  type ClipEvaluation, type DistanceMetrics, type EvaluationSummary,
+} from '../../vocoder/evaluate.js';
+import { readWavFor } from '../audio-input.js';
+import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
+
+const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
+                 [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
+  The model card's metrics on a folder of WAVs, or on the --split (train, validation, test,
+  test-unseen; default test) of a corpus from "flowvox data speech" (a folder with manifest.json).
+  Each file is cut to its first --seconds; --max-files N takes N files spread evenly over the list.
+  Per file: the exact NLL (as "flowvox likelihood"), and distances from the original to the model's
+  copy-synthesis from the file's own mel at --sigma (seed --seed + file index) and to Griffin-Lim
+  (mel → linear by the clamped pseudo-inverse, then ${GRIFFIN_LIM_ITERATIONS} iterations) from the same mel.
+  --out also writes the JSON object (pretty-printed) to a file, e.g. for "flowvox card --eval".
+  JSON (last stdout line):
+    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, denoise,
+    clipSeconds, griffinLimIterations,
+    nllNatsPerSample   exact NLL, total nats / total samples
+    model              means over files of the copy-synthesis distances: {logMelDb, mcd, mrStft}
+                         logMelDb  RMS log-mel distance in dB (80 mels, 0–8 kHz)
+                         mcd       mel-cepstral distortion in dB (c1–c12 of the log-mel)
+                         mrStft    multi-resolution STFT distance (FFT 512/1024/2048; SC + log-mag L1)
+    griffinLim         the same for Griffin-Lim
+    ratio              model / griffinLim per metric (< 1: the model is closer to the original)
+    xRealTime          audio seconds per wall second of synthesis on this backend, median over files
+    targets            {logMelWithin1p5xGL: model logMelDb ≤ 1.5 × GL's, beatsGLonMrStft: model mrStft < GL's}
+    perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime}]`;
+
+export interface EvalFile {
+  path: string;
+  /** Path relative to the data folder, without .wav. */
+  id: string;
+  lang?: string;
+  /** From the manifest when known. */
+  seconds?: number;
+}
+
+async function listWavs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await listWavs(p)));
+    else if (e.name.toLowerCase().endsWith('.wav')) out.push(p);
+  }
+  return out.sort();
+}
+
+/** The files of `split` in a corpus with manifest.json, else every WAV under `dir` (split ignored). */
+export async function listEvalFiles(dir: string, split: string): Promise<{ files: EvalFile[]; manifest: Manifest | null }> {
+  if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`--data ${dir} is not a directory`);
+  const manifest = await readFile(join(dir, 'manifest.json'), 'utf8').then((s) => JSON.parse(s) as Manifest).catch(() => null);
+  const id = (rel: string) => rel.split('\\').join('/').replace(/\.wav$/i, '');
+  if (manifest?.files) {
+    if (!(SPLITS as readonly string[]).includes(split)) throw new CliError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
+    const files = manifest.files.filter((f) => f.split === split).map((f) => ({ path: join(dir, f.path), id: id(f.path), lang: f.lang, seconds: f.seconds }));
+    if (files.length === 0) throw new CliError(`${dir}/manifest.json has no files in split "${split}"`);
+    return { files, manifest };
+  }
+  const files = (await listWavs(dir)).map((p) => ({ path: p, id: id(relative(dir, p)) }));
+  if (files.length === 0) throw new CliError(`no .wav files in ${dir}`);
+  return { files, manifest: null };
+}
+
+export interface EvaluateJson extends EvaluationSummary {
+  modelDir: string;
+  data: string;
+  split: string | null;
+  seconds: number;
+  backend: string;
+  sigma: number;
+  denoise: number;
+  clipSeconds: number;
+  griffinLimIterations: number;
+  perFile: ClipEvaluation[];
+}
+
+const round = (x: number, d = 4): number => Number(x.toFixed(d));
+const roundMetrics = (m: DistanceMetrics): DistanceMetrics => ({ logMelDb: round(m.logMelDb), mcd: round(m.mcd), mrStft: round(m.mrStft) });
+
+export const command: Command = {
+  summary: 'model card metrics: NLL, copy-synthesis vs Griffin-Lim, speed',
+  async run(argv) {
+    const o = parse(argv, {
+      model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' },
+      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+    }, HELP);
+    if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
+    if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
+    const split = o.split ?? 'test';
+    const maxFiles = num(o['max-files'], 'max-files', Infinity, { min: 1, int: true });
+    const clipSeconds = num(o.seconds, 'seconds', 6, { min: 0.2, max: 600 });
+    const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 10 });
+    const denoise = num(o.denoise, 'denoise', 0, { min: 0, max: 10 });
+    const seed = num(o.seed, 'seed', 0, { min: 0, int: true });
+    const t0 = performance.now();
+    const listed = await listEvalFiles(o.data, split);
+    const { backend } = await setupBackend(o.backend);
+    const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
+      throw new CliError(e.message);
+    });
+    if (!listed.manifest && o.split) process.stderr.write(`evaluate: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);
+    const files = pickEvenly(listed.files, maxFiles);
+    const melConfig = config.mel;
+    const sr = melConfig.sampleRate;
+    const denoiser = denoise > 0 ? new Denoiser(model) : null;
+
+    // Warm-up (kernel compilation, weight packing) so the first file's speed is not an outlier.
+    const warm = clipAudio(await readWavFor(files[0]!.path, melConfig), 1, sr);
+    if (warm.length >= MIN_CLIP_SAMPLES) copySynthesis(model, logMelSpectrogram(warm, melConfig), { sigma, seed });
+
+    const perFile: ClipEvaluation[] = [];
+    const progress = new Progress(files.length, 'evaluate ');
+    for (const [i, f] of files.entries()) {
+      const audio = clipAudio(await readWavFor(f.path, melConfig), clipSeconds, sr);
+      if (audio.length < MIN_CLIP_SAMPLES) {
+        process.stderr.write(`evaluate: skipping ${f.id} (${audio.length} samples, needs ${MIN_CLIP_SAMPLES})\n`);
+        continue;
+      }
+      const { result } = evaluateClip(model, audio, { id: f.id, lang: f.lang, melConfig, sigma, seed: seed + i, denoiser, denoise });
+      perFile.push(result);
+      const s = summarize(perFile);
+      progress.update(i + 1, `log-mel ${s.model.logMelDb.toFixed(2)} dB (GL ${s.griffinLim.logMelDb.toFixed(2)}) NLL ${s.nllNatsPerSample.toFixed(3)}`);
+    }
+    progress.done();
+    if (perFile.length === 0) throw new CliError('no file was long enough to evaluate');
+    const s = summarize(perFile);
+    const out: EvaluateJson = {
+      modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
+      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
+      nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
+      xRealTime: round(s.xRealTime, 2), targets: s.targets,
+      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2) })),
+    };
+    if (o.out) await writeFile(o.out, JSON.stringify(out, null, 2) + '\n');
+    if (o.json) {
+      printJson(out);
+      return;
+    }
+    const row = (name: string, k: keyof DistanceMetrics, d: number) => `| ${name} | ${out.model[k].toFixed(d)} | ${out.griffinLim[k].toFixed(d)} | ${out.ratio[k].toFixed(2)} |`;
+    console.log([
+      `${out.files} files, ${out.audioSeconds.toFixed(1)} s of audio (${out.split ?? 'folder'}), ${out.seconds} s wall, ${backend}`,
+      `NLL ${out.nllNatsPerSample} nats/sample; synthesis ${out.xRealTime}× real time (median)`,
+      '', `| metric | model (σ=${sigma}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
+      row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
+      `targets: log-mel within 1.5× GL: ${out.targets.logMelWithin1p5xGL ? 'yes' : 'no'}; beats GL on MR-STFT: ${out.targets.beatsGLonMrStft ? 'yes' : 'no'}`,
+    ].join('\n'));
+  },
+};

@@ -1,0 +1,219 @@
+/** evaluate / card / export-samples on a tiny random-weights model and generated harmonic tones. */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import { readNpy } from '../src/dsp/npy.js';
+import { saveModelDir } from '../src/io/model-dir.js';
+import { decodeWav, encodeWav } from '../src/io/wav.js';
+import { preset } from '../src/vocoder/presets.js';
+import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { distances, pickEvenly, selectSamples, summarize, type ClipEvaluation } from '../src/vocoder/evaluate.js';
+import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
+import { command as card } from '../src/cli/commands/card.js';
+import { command as exportSamples, type SampleIndex } from '../src/cli/commands/export-samples.js';
+
+const SR = 22050;
+const dir = mkdtempSync(join(tmpdir(), 'flowvox-eval-'));
+const wavs = join(dir, 'wavs');
+const corpus = join(dir, 'corpus');
+const modelDir = join(dir, 'model');
+
+async function runJson<T>(cmd: { run(a: string[]): Promise<number | void> }, args: string[]): Promise<T> {
+  const lines: string[] = [];
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    lines.push(String(s));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await cmd.run([...args, '--json', '--backend', 'wasm']);
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+  return JSON.parse(lines.join('').trim().split('\n').pop()!) as T;
+}
+
+/** A vowel-like tone: f0 with vibrato, 8 harmonics falling 6 dB/octave, a smooth envelope. */
+function tone(f0: number, seconds: number): Float32Array {
+  const x = new Float32Array(Math.round(seconds * SR));
+  for (let i = 0; i < x.length; i++) {
+    const t = i / SR;
+    const f = f0 + 4 * Math.sin(2 * Math.PI * 5 * t);
+    let s = 0;
+    for (let h = 1; h <= 8; h++) s += Math.sin(2 * Math.PI * f * h * t) / h;
+    x[i] = 0.2 * s * Math.sin((Math.PI * i) / x.length);
+  }
+  return x;
+}
+
+function noiseLike(ref: Float32Array, seed = 7): Float32Array {
+  let s = seed;
+  const rms = Math.sqrt(ref.reduce((a, v) => a + v * v, 0) / ref.length);
+  return Float32Array.from(ref, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return rms * Math.sqrt(3) * (2 * (s / 2 ** 32) - 1);
+  });
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  await saveModelDir(modelDir, new WaveGlow(preset('tiny'), 3), { source: 'test: random tiny' });
+  mkdirSync(join(wavs, 'a'), { recursive: true });
+  writeFileSync(join(wavs, 'a', 'low.wav'), encodeWav(tone(130, 1.2), SR, { bitDepth: '16' }));
+  writeFileSync(join(wavs, 'high.wav'), encodeWav(tone(210, 1.0), SR, { bitDepth: '16' }));
+  // A corpus with a manifest: test holds one file per language, train one more that must not be used.
+  const files = [
+    { path: 'cs/x.wav', split: 'test', lang: 'cs', f0: 120, seconds: 2.4 },
+    { path: 'nl/y.wav', split: 'test', lang: 'nl', f0: 190, seconds: 2.2 },
+    { path: 'nl/z.wav', split: 'test', lang: 'nl', f0: 150, seconds: 0.6 },
+    { path: 'cs/t.wav', split: 'train', lang: 'cs', f0: 100, seconds: 1 },
+  ];
+  for (const f of files) {
+    mkdirSync(join(corpus, f.lang), { recursive: true });
+    writeFileSync(join(corpus, f.path), encodeWav(tone(f.f0, f.seconds), SR, { bitDepth: '16' }));
+  }
+  const manifest = {
+    source: [{ package: 'fillets-ng-data-cs', version: '1.0.1-1.1', licence: 'GPL-2', url: 'Debian' }],
+    sampleRate: SR, createdBy: 'flowvox data speech', seed: 1, unseenSpeakers: [], thresholds: {},
+    splits: { train: { files: 1, seconds: 1 }, validation: { files: 0, seconds: 0 }, test: { files: 3, seconds: 5.2 }, 'test-unseen': { files: 0, seconds: 0 } },
+    files: files.map(({ f0: _f0, ...f }) => ({ ...f, peak: 0.5, rms: 0.1 })),
+    dropped: [],
+  };
+  writeFileSync(join(corpus, 'manifest.json'), JSON.stringify(manifest));
+});
+
+describe('metrics core', () => {
+  it('is 0 for identical audio, and Griffin-Lim-like noise is far from a tone', () => {
+    const a = tone(150, 1);
+    const same = distances(a, a);
+    expect(same.logMelDb).toBe(0);
+    expect(same.mcd).toBe(0);
+    expect(same.mrStft).toBeCloseTo(0, 12);
+    const noise = distances(a, noiseLike(a));
+    expect(noise.logMelDb).toBeGreaterThan(5);
+    expect(noise.mrStft).toBeGreaterThan(0.5);
+  });
+
+  it('summarises: sample-weighted NLL, mean metrics, ratio, median speed, targets', () => {
+    const m = (v: number) => ({ logMelDb: v, mcd: v, mrStft: v });
+    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x });
+    const s = summarize([clip(1, 100, 2, 2, 10), clip(4, 300, 4, 2, 30), clip(0, 100, 3, 2, 20)]);
+    expect(s.nllNatsPerSample).toBeCloseTo((100 + 1200) / 500, 12);
+    expect(s.model.logMelDb).toBeCloseTo(3, 12);
+    expect(s.ratio.mrStft).toBeCloseTo(1.5, 12);
+    expect(s.xRealTime).toBe(20);
+    expect(s.targets).toEqual({ logMelWithin1p5xGL: true, beatsGLonMrStft: false });
+  });
+
+  it('picks evenly and selects samples deterministically, languages in turn, 2–5 s first', () => {
+    expect(pickEvenly([0, 1, 2, 3, 4, 5], 3)).toEqual([0, 2, 4]);
+    const c = [
+      { id: 'cs/a', lang: 'cs', seconds: 3 }, { id: 'cs/b', lang: 'cs', seconds: 9 }, { id: 'cs/c', lang: 'cs', seconds: 2.5 },
+      { id: 'nl/a', lang: 'nl', seconds: 1 }, { id: 'nl/b', lang: 'nl', seconds: 4 },
+    ];
+    const pick = selectSamples(c, 3);
+    expect(pick.map((p) => p.lang)).toEqual(['cs', 'nl', 'cs']);
+    expect(pick.every((p) => p.seconds >= 2 && p.seconds <= 5)).toBe(true);
+    expect(selectSamples([...c].reverse(), 3)).toEqual(pick);
+  });
+});
+
+describe('flowvox evaluate', () => {
+  let res: EvaluateJson;
+  beforeAll(async () => {
+    res = await runJson<EvaluateJson>(evaluate, ['--model', modelDir, '--data', wavs, '--out', join(dir, 'eval.json')]);
+  });
+
+  it('reports finite metrics for both files with the documented JSON shape', () => {
+    expect(res.files).toBe(2);
+    expect(res.split).toBeNull(); // a plain folder
+    expect(res.backend).toBe('wasm');
+    expect(res.perFile.map((f) => f.id).sort()).toEqual(['a/low', 'high']);
+    for (const k of ['logMelDb', 'mcd', 'mrStft'] as const) {
+      for (const v of [res.model[k], res.griffinLim[k], res.ratio[k]]) expect(Number.isFinite(v) && v > 0).toBe(true);
+      expect(res.ratio[k]).toBeCloseTo(res.model[k] / res.griffinLim[k], 2);
+    }
+    expect(Number.isFinite(res.nllNatsPerSample)).toBe(true);
+    expect(res.xRealTime).toBeGreaterThan(0);
+    expect(typeof res.targets.logMelWithin1p5xGL).toBe('boolean');
+    expect(typeof res.targets.beatsGLonMrStft).toBe('boolean');
+    expect(res.audioSeconds).toBeCloseTo(2.2, 2);
+    expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'))).toEqual(res);
+  });
+
+  it('Griffin-Lim beats a noise baseline (sanity of the baseline and the metrics)', () => {
+    const a = decodeWav(new Uint8Array(readFileSync(join(wavs, 'high.wav')))).samples;
+    const noise = distances(a, noiseLike(a));
+    const gl = res.perFile.find((f) => f.id === 'high')!.griffinLim;
+    expect(gl.logMelDb).toBeLessThan(noise.logMelDb / 2);
+    expect(gl.mrStft).toBeLessThan(noise.mrStft);
+    expect(gl.mcd).toBeLessThan(noise.mcd);
+  });
+
+  it('NLL matches flowvox likelihood on the same file', async () => {
+    const { command: likelihood } = await import('../src/cli/commands/likelihood.js');
+    const l = await runJson<{ nllNatsPerSample: number }>(likelihood, ['--model', modelDir, '--wav', join(wavs, 'high.wav')]);
+    expect(res.perFile.find((f) => f.id === 'high')!.nllNatsPerSample).toBeCloseTo(l.nllNatsPerSample, 4);
+  });
+
+  it('reads the split of a corpus manifest and honours --max-files and --seconds', async () => {
+    const r = await runJson<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--max-files', '2', '--seconds', '0.5']);
+    expect(r.split).toBe('test');
+    expect(r.files).toBe(2);
+    expect(r.perFile.every((f) => f.id !== 'cs/t' && f.seconds <= 0.5 + 1e-9)).toBe(true);
+    await expect(runJson(evaluate, ['--model', modelDir, '--data', corpus, '--split', 'nope'])).rejects.toThrow(/--split must be one of/);
+  });
+});
+
+describe('flowvox card', () => {
+  it('writes card.md with the given numbers, learning curves and the training log', async () => {
+    const run = join(dir, 'run');
+    mkdirSync(run, { recursive: true });
+    const log = ['step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s', '50,0.1000,-1.0,-0.0811,,1e-4,2.5', '100,0.2000,-2.0,-1.0811,-1.2345,2e-4,2.6', '150,0.3000,-2.5,-1.5811,,3e-4,2.7', '200,0.4321,,,-1.7654,,'].join('\n') + '\n';
+    writeFileSync(join(run, 'train-log.csv'), log);
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ elapsedSeconds: 0.4321 * 3600, batch: 8, segment: 16384 }));
+    writeFileSync(`${run}.log`, 'flowvox: backend wasm (available: wasm, cpu)\n');
+    const evalJson = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as EvaluateJson;
+    const e = { ...evalJson, split: 'test', data: corpus, model: { logMelDb: 9.8765, mcd: 12.345, mrStft: 2.4681 }, griffinLim: { logMelDb: 3.1111, mcd: 7.2222, mrStft: 1.3333 }, xRealTime: 17.25 };
+    writeFileSync(join(dir, 'eval-test.json'), `progress noise\n${JSON.stringify(e)}\n`); // captured stdout works too
+    const out = join(dir, 'card');
+    const r = await runJson<{ iterations: number; bestValNll: number; testNll: number; targets: { logMelWithin1p5xGL: boolean } }>(card, ['--run', run, '--model', modelDir, '--eval', join(dir, 'eval-test.json'), '--out', out, '--harmonics', 'no harmonic lines (test)']);
+    expect(r.iterations).toBe(200);
+    expect(r.bestValNll).toBeCloseTo(-1.7654, 6);
+    expect(r.testNll).toBe(evalJson.nllNatsPerSample);
+    expect(r.targets.logMelWithin1p5xGL).toBe(false);
+    const md = readFileSync(join(out, 'card.md'), 'utf8');
+    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny']) {
+      expect(md).toContain(s);
+    }
+    expect(readFileSync(join(out, 'train-log.csv'), 'utf8')).toBe(log);
+    const png = readFileSync(join(out, 'learning-curves.png'));
+    expect([...png.subarray(1, 4)].map((b) => String.fromCharCode(b)).join('')).toBe('PNG');
+  });
+});
+
+describe('flowvox export-samples', () => {
+  it('writes every file index.json lists, preferring 2–5 s clips of both languages', async () => {
+    const out = join(dir, 'audio');
+    const r = await runJson<{ samples: number; bytes: number }>(exportSamples, ['--model', modelDir, '--data', corpus, '--count', '2', '--seconds', '1', '--out', out]);
+    expect(r.samples).toBe(2);
+    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as SampleIndex;
+    expect(index.samples.map((s) => s.id)).toEqual(['cs-x', 'nl-y']);
+    for (const s of index.samples) {
+      expect(s.text).toBeNull();
+      expect(s.seconds).toBeCloseTo(1, 3);
+      for (const f of Object.values(s.files)) expect(existsSync(join(out, f))).toBe(true);
+      const mel = readNpy(new Uint8Array(readFileSync(join(out, s.files.mel))));
+      expect(mel.shape).toEqual([80, Math.floor(SR / 256) + 1]);
+      for (const w of [s.files.original, s.files.copy, s.files.griffinLim]) {
+        const d = decodeWav(new Uint8Array(readFileSync(join(out, w))));
+        expect(d.bitDepth).toBe(16);
+        expect(d.samples.length).toBe(SR);
+      }
+    }
+    expect(r.bytes).toBeLessThan(600_000);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A synthesis worker: its own TensorFlow.js (one wasm thread) and its own copy of the model. Jobs
+ * run one at a time; a chunk is one parallel pass over its positions (src/stream/chunk-synth.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend } from '../src/backend/index.js';
+import { logMelSpectrogram } from '../src/dsp/mel.js';
+import { melFromNpy } from '../src/dsp/npy.js';
+import { loadModelDir } from '../src/io/model-dir.js';
+import { decodeWav } from '../src/io/wav.js';
+import { synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { geometryOf } from '../src/stream/planner.js';
+import type { ErrorCode } from '../src/stream/protocol.js';
+import { Denoiser } from '../src/vocoder/denoiser.js';
+import type { WorkerInit, WorkerJob, WorkerReply } from './worker-protocol.js';
+
+const port = parentPort!;
+const post = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+
+class JobError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+async function main(): Promise<void> {
+  const init = workerData as WorkerInit;
+  const { backend } = await initBackend(init.backend ?? 'wasm');
+  const { model, config } = await loadModelDir(init.modelDir);
+  const geometry = geometryOf(model);
+  let denoiser: Denoiser | null = null;
+
+  post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null });
+
+  port.on('message', (job: WorkerJob) => {
+    const t0 = performance.now();
+    try {
+      if (job.type === 'prepare') {
+        let mel: { data: Float32Array; frames: number };
+        if (job.kind === 'npy') {
+          try {
+            mel = melFromNpy(job.bytes, config.waveglow.n_mel_channels);
+          } catch (e) {
+            throw new JobError('bad_npy', (e as Error).message);
+          }
+        } else {
+          let samples: Float32Array;
+          try {
+            samples = decodeWav(job.bytes, { targetRate: config.mel.sampleRate }).samples;
+          } catch (e) {
+            throw new JobError('bad_wav', (e as Error).message);
+          }
+          if (samples.length > job.maxFrames * config.mel.hop) {
+            throw new JobError('too_large', `WAV holds ${(samples.length / config.mel.sampleRate).toFixed(1)} s; the limit is ${((job.maxFrames * config.mel.hop) / config.mel.sampleRate).toFixed(1)} s`);
+          }
+          for (const v of samples) if (!Number.isFinite(v)) throw new JobError('bad_wav', 'WAV holds NaN or Inf samples');
+          mel = logMelSpectrogram(samples, config.mel);
+        }
+        if (mel.frames > job.maxFrames) throw new JobError('too_large', `mel of ${mel.frames} frames is over the limit of ${job.maxFrames}`);
+        const z = utteranceLatent(model, mel.frames, job.sigma, job.seed);
+        post({ type: 'prepared', job: job.job, mel: mel.data, frames: mel.frames, z, ms: performance.now() - t0 }, [mel.data.buffer as ArrayBuffer, z.buffer as ArrayBuffer]);
+      } else {
+        if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
+        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, job.denoise > 0 ? { denoiser: denoiser!, strength: job.denoise } : undefined);
+        post({ type: 'chunk', job: job.job, pcm, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer]);
+      }
+    } catch (e) {
+      const code = e instanceof JobError ? e.code : 'internal';
+      post({ type: 'failed', job: job.job, code, message: (e as Error).message });
+    }
+  });
+}
+
+main().catch((e: unknown) => post({ type: 'fatal', message: e instanceof Error ? e.message : String(e) }));

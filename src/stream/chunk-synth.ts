@@ -1,0 +1,58 @@
+/**
+ * Synthesis of one planned chunk through WaveGlow's public pieces: conditioning() on the chunk's
+ * mel slice, flow.forward() on the chunk's slice of the whole-utterance latent, then the context
+ * dropped. One parallel pass per chunk, a fixed sequence of standard ops as in synthesize().
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Denoiser } from '../vocoder/denoiser.js';
+import type { WaveGlow } from '../vocoder/waveglow.js';
+import type { Chunk } from './planner.js';
+
+/**
+ * Samples of margin the denoiser needs each side so that a chunk's denoised samples equal the
+ * whole-utterance denoise: its STFT (1024-point window, hop 256, centred) makes a sample depend on
+ * input ± nFft. Chunk starts are whole mel frames (multiples of 256), so the frame grids align.
+ */
+export const DENOISE_MARGIN_SAMPLES = 1024;
+
+/**
+ * The whole-utterance latent [N·g] (flat, position-major) exactly as `WaveGlow.synthesize` draws
+ * it: σ·N(0, I) of shape [1, frames·hop/g, g] from `seed`.
+ */
+export function utteranceLatent(model: WaveGlow, frames: number, sigma: number, seed: number): Float32Array {
+  const g = model.config.n_group;
+  // A copy: the caller may transfer its buffer, and the cpu backend's dataSync is its own storage.
+  return (tf.tidy(() => tf.randomNormal([1, model.samplesFor(frames) / g, g], 0, sigma, 'float32', seed).dataSync()) as Float32Array).slice();
+}
+
+/**
+ * Audio for chunk `c`'s synthesised range [synthStart, synthEnd), from the mel frames
+ * [melStart, melEnd) (channels-last) and the latent positions [ctxStart, ctxEnd).
+ */
+export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array): Float32Array {
+  const g = model.config.n_group;
+  const hop = model.hop;
+  const nMel = model.config.n_mel_channels;
+  const melFrames = c.melEnd - c.melStart;
+  const positions = c.ctxEnd - c.ctxStart;
+  if (mel.length !== melFrames * nMel) throw new Error(`chunk ${c.index}: mel slice has ${mel.length} values, expected ${melFrames}·${nMel}`);
+  if (z.length !== positions * g) throw new Error(`chunk ${c.index}: latent slice has ${z.length} values, expected ${positions}·${g}`);
+  return tf.tidy(() => {
+    const m = tf.tensor3d(mel, [1, melFrames, nMel]);
+    // Conditioning of samples melStart·hop … ctxEnd·g, then the positions from ctxStart on.
+    const skip = (c.melStart * hop) / g;
+    const cond = model.conditioning(m, (c.ctxEnd - skip) * g);
+    const condCtx = tf.slice(cond, [0, c.ctxStart - skip, 0], [1, positions, cond.shape[2]]);
+    const audio = model.flow.forward(tf.tensor3d(z, [1, positions, g]), condCtx) as tf.Tensor2D;
+    const from = c.synthStart - c.ctxStart * g;
+    return tf.slice(audio, [0, from], [1, c.synthEnd - c.synthStart]).dataSync() as Float32Array;
+  });
+}
+
+/** The chunk's kept samples [keepStart, keepEnd): synthesis, optional denoise, margins cut. */
+export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, denoise?: { denoiser: Denoiser; strength: number }): Float32Array {
+  let audio = synthesizeRange(model, c, mel, z);
+  if (denoise && denoise.strength > 0) audio = denoise.denoiser.apply(audio, denoise.strength);
+  const from = c.keepStart - c.synthStart;
+  return audio.slice(from, from + (c.keepEnd - c.keepStart));
+}

@@ -1,0 +1,173 @@
+/**
+ * End to end through a real headless Chromium: `flowvox serve` with a tiny random-weight model, the
+ * page uploads a WAV through its file input like a person, streams, plays through the AudioWorklet,
+ * and the WAV it offers for download equals the server's whole-utterance synthesis. Writes
+ * docs/player.png. Skipped (saying why) only where /usr/bin/chromium is absent.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import { ensureClientBuilt } from '../src/cli/build-client.js';
+import { logMelSpectrogram } from '../src/dsp/mel.js';
+import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
+import { decodeWav, encodeWav } from '../src/io/wav.js';
+import { preset } from '../src/vocoder/presets.js';
+import { WaveGlow } from '../src/vocoder/waveglow.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) console.warn(`e2e.player: skipped, ${CHROMIUM} is absent (CI installs Debian's chromium; playwright must not download one)`);
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const SIGMA = 0.5;
+
+/** A 1.6 s voiced test signal (harmonics of a gliding f0, syllable envelope, a little noise). */
+function testSignal(sr = 22050, seconds = 1.6): Float32Array {
+  const n = Math.round(sr * seconds);
+  const x = new Float32Array(n);
+  let ph = 0;
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5;
+  for (let i = 0; i < n; i++) {
+    const t = i / sr;
+    ph += (2 * Math.PI * (140 + 30 * Math.sin(2 * Math.PI * 1.3 * t))) / sr;
+    const env = Math.max(0, Math.sin(Math.PI * 3 * t)) ** 0.6;
+    let v = 0;
+    for (let h = 1; h <= 12; h++) v += Math.sin(h * ph) / h;
+    x[i] = 0.25 * env * v + 0.003 * rand();
+  }
+  return x;
+}
+
+/** Starts `flowvox serve … --port 0 --json` and resolves with its http URL (from the JSON line). */
+async function startServer(modelDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/flowvox.mjs'), 'serve', '--model', modelDir, '--host', '127.0.0.1', '--port', '0', '--json', ...extra], {
+    cwd: ROOT,
+    env: { ...process.env, FLOWVOX_BACKEND: process.env.FLOWVOX_BACKEND ?? 'wasm' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not report its URL within 60 s:\n${log}`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      log += line + '\n';
+      if (!line.startsWith('{')) return;
+      try {
+        const j = JSON.parse(line) as { url?: string; port?: number; host?: string };
+        const u = j.url ?? (j.port ? `http://${j.host ?? '127.0.0.1'}:${j.port}/` : undefined);
+        if (u) {
+          clearTimeout(timer);
+          resolve(u.replace(/^ws/, 'http'));
+        }
+      } catch {
+        /* not the JSON line */
+      }
+    });
+  });
+  return { child, url, log: () => log };
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'flowvox-e2e-'));
+  const modelDir = join(tmp, 'tiny-random');
+  const wavPath = join(tmp, 'voice.wav');
+  let server: Awaited<ReturnType<typeof startServer>> | null = null;
+
+  beforeAll(async () => {
+    await initBackend(process.env.FLOWVOX_BACKEND ?? 'wasm');
+    const model = new WaveGlow(preset('tiny'), 3);
+    await saveModelDir(modelDir, model, { source: 'preset tiny (random weights, e2e test)' });
+    model.dispose();
+    writeFileSync(wavPath, encodeWav(testSignal(), 22050, { bitDepth: '16' }));
+    await ensureClientBuilt();
+    server = await startServer(modelDir);
+  });
+
+  afterAll(() => {
+    server?.child.kill('SIGTERM');
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('uploads a WAV, plays it gaplessly, and downloads the whole-utterance synthesis', async () => {
+    const { chromium } = await import('playwright-core');
+    const profile = join(tmp, 'profile');
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      deviceScaleFactor: 1,
+      acceptDownloads: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    });
+    const problems: string[] = [];
+    try {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      });
+      await page.goto(server!.url);
+      await page.waitForFunction(() => window.__flowvox?.connected === true, null, { timeout: 20_000 });
+
+      // Like a person: choose the file, set sigma, press Play.
+      await page.setInputFiles('#file', wavPath);
+      await page.locator('#drop.selected').waitFor({ timeout: 5_000 });
+      await page.locator('#sigma').fill(String(SIGMA));
+      expect(await page.locator('#sigma-out').textContent()).toBe(SIGMA.toFixed(2));
+      await page.click('#play');
+      await page.waitForFunction(() => window.__flowvox.received > 0 && window.__flowvox.played > 0, null, { timeout: 30_000 });
+      await page.waitForFunction(() => window.__flowvox.done || window.__flowvox.error !== null, null, { timeout: 40_000 });
+      const state = await page.evaluate(() => {
+        const f = window.__flowvox;
+        return { player: f.player, error: f.error, received: f.received, total: f.totalSamples, played: f.played, underruns: f.underruns, chunks: f.chunks, seed: f.seed, stats: f.stats, contextRate: f.contextRate, sampleRate: f.sampleRate };
+      });
+      expect(state.error).toBeNull();
+      expect(state.player).toBe('worklet');
+      expect(state.total).toBeGreaterThan(0);
+      expect(state.received).toBe(state.total);
+      expect(state.chunks).toBeGreaterThan(1); // several chunks, so the seams are tested too
+      expect(state.played).toBe(state.total);
+      expect(state.underruns).toBe(0);
+      expect(state.stats.timeToFirstAudioMs).toBeGreaterThan(0);
+      expect(state.seed).not.toBeNull();
+      await page.waitForTimeout(400); // let the buttons' and meter's CSS transitions settle
+      await page.screenshot({ path: join(ROOT, 'docs/player.png') });
+
+      // Download through the button, as a person would.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const downloaded = new Uint8Array(readFileSync((await download.path())!));
+      const viaHook = Buffer.from(await page.evaluate(() => window.__flowvox.wavBase64()), 'base64');
+      expect(Buffer.from(downloaded).equals(viaHook)).toBe(true);
+      const got = decodeWav(downloaded);
+      expect(got.sampleRate).toBe(state.sampleRate);
+      expect(got.samples.length).toBe(state.total);
+
+      // The server's whole-utterance synthesis of the same mel, σ and seed.
+      const { model, config } = await loadModelDir(modelDir);
+      const audio = decodeWav(readFileSync(wavPath), { targetRate: config.mel.sampleRate }).samples;
+      const mel = logMelSpectrogram(audio, config.mel);
+      const ref = tf.tidy(() => model.synthesize(tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]), { sigma: SIGMA, seed: state.seed! }).dataSync() as Float32Array);
+      expect(ref.length).toBe(state.total);
+      let worst = 0;
+      for (let i = 0; i < ref.length; i++) {
+        const want = Math.max(-1, Math.min(1 - 1 / 32768, ref[i]!));
+        worst = Math.max(worst, Math.abs(got.samples[i]! - want));
+      }
+      expect(worst).toBeLessThanOrEqual(1 / 32768 + 1e-4);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+// Keep the screenshot's folder even in a fresh checkout.
+mkdirSync(join(ROOT, 'docs'), { recursive: true });

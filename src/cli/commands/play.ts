@@ -10,7 +10,7 @@ import { ensureClientBuilt } from '../build-client.js';
 import { CliError, num, parse, printJson, type Command } from '../common.js';
 
 const HELP = `flowvox play --url ws://HOST:PORT (--sample ID | --mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--denoise 0]
-             [--seed N] [--chunk-frames N] [--out OUT.wav] [--token T] [--json]
+             [--seed N] [--chunk-frames N] [--prebuffer SECONDS] [--out OUT.wav] [--token T] [--json]
   Streams a synthesis from a running "flowvox serve" and plays it as it arrives (through the same
   AudioWorklet ring buffer as the browser player), or, with --out, saves it as a 16-bit WAV instead.
   --sample names one of the server's bundled samples (the list is printed when the name is wrong);
@@ -19,6 +19,8 @@ const HELP = `flowvox play --url ws://HOST:PORT (--sample ID | --mel FILE.npy | 
   Playback schedules each chunk natively, back to back (gapless, no JavaScript on the audio thread);
   --worklet plays through the browser player's AudioWorklet ring buffer instead (node-web-audio-api's
   worklet keeps about half a core busy, which slows a server on the same small machine).
+  --prebuffer waits for at least this much audio before playback starts (default: estimated from the
+  arrival rate); raise it for a server that is slower than real time.
   JSON (last stdout line): {samples, sampleRate, chunks, timeToFirstAudioMs, xRealTime, seed, underruns,
   played, out} (timeToFirstAudioMs: from sending "start" to the first audio frame; xRealTime: seconds of
   audio per second of wall time, from "start" to the last frame).`;
@@ -111,8 +113,9 @@ export const command: Command = {
     const o = parse(argv, {
       url: { type: 'string' }, sample: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' },
       sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, 'chunk-frames': { type: 'string' },
-      out: { type: 'string' }, token: { type: 'string' }, worklet: { type: 'boolean', default: false },
+      out: { type: 'string' }, token: { type: 'string' }, worklet: { type: 'boolean', default: false }, prebuffer: { type: 'string' },
     }, HELP);
+    const prebufferSeconds = num(o.prebuffer, 'prebuffer', 0, { min: 0, max: 3600 });
     if (!o.url) throw new CliError(`--url is required (e.g. --url ws://127.0.0.1:8080)\n${HELP}`);
     const given = [o.sample, o.mel, o.wav].filter((x) => x !== undefined).length;
     if (given !== 1) throw new CliError(`give exactly one of --sample, --mel and --wav\n${HELP}`);
@@ -162,7 +165,7 @@ export const command: Command = {
         accepted: (m) => {
           say(`accepted: ${(m.totalSamples / m.sampleRate).toFixed(2)} s in ${m.chunks} chunks of ${m.chunkFrames} frames, seed ${m.seed}${m.queuePosition ? `, queued at ${m.queuePosition}` : ''}`);
           plan = new BufferPlan(m.sampleRate, m.totalSamples, Math.max(0.3 * m.sampleRate, (m.chunkFrames * m.totalSamples) / Math.max(1, m.frames)));
-          audio?.playback.begin({ sourceRate: m.sampleRate, prebuffer: plan.initial });
+          audio?.playback.begin({ sourceRate: m.sampleRate, prebuffer: Math.max(plan.initial, Math.min(m.totalSamples, Math.round(prebufferSeconds * m.sampleRate))) });
         },
         audio: (f) => {
           const now = performance.now();

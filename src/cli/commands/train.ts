@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
 import { loadAudioSplit } from '../../io/audio-dir.js';
 import { saveModelDir } from '../../io/model-dir.js';
 import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
-import { NonFiniteError, Trainer } from '../../train/trainer.js';
+import { ParallelTrainer, type ParallelStepInfo, type StepTiming } from '../../train/parallel.js';
+import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
+import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { SegmentSampler } from '../../vocoder/data.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
@@ -15,12 +18,15 @@ import { CliError, Progress, num, parse, printJson, setupBackend, type Command }
 
 const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
-              [--val-every 5] [--ckpt-every 5] [--json]
+              [--val-every 5] [--ckpt-every 5] [--workers N] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
   minutes and at the end to DIR/checkpoint; the best model by validation NLL to DIR/best;
   a CSV log to DIR/train-log.csv. --resume continues exactly where the last checkpoint stopped.
+  --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
+  splitting every batch; default 1 (single-threaded; see the comment in train.ts for why).
+  --lr, --warmup and --clip are saved in DIR/run.json; --resume reuses them unless given again.
   presets: ${Object.keys(PRESETS).join(', ')}
   --data: a corpus from "flowvox data speech" (uses its train/validation splits) or any folder of WAVs.`;
 
@@ -31,6 +37,10 @@ interface RunState {
   segment: number;
   batch: number;
   seed: number;
+  /** Optimiser settings of the run (absent in runs started before they were recorded). */
+  lr?: number;
+  warmup?: number;
+  clip?: number;
 }
 
 export const command: Command = {
@@ -41,7 +51,7 @@ export const command: Command = {
       resume: { type: 'boolean', default: false }, minutes: { type: 'string' }, steps: { type: 'string' },
       batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
-      'val-batches': { type: 'string' },
+      'val-batches': { type: 'string' }, workers: { type: 'string' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -65,11 +75,16 @@ export const command: Command = {
     const minutes = o.minutes === undefined ? Infinity : num(o.minutes, 'minutes', 0, { min: 0 });
     const maxSteps = num(o.steps, 'steps', Infinity, { min: 1, int: true });
     if (!Number.isFinite(minutes) && !Number.isFinite(maxSteps)) throw new CliError('give --minutes or --steps');
-    const lr = num(o.lr, 'lr', 3e-4, { min: 1e-7, max: 1 });
-    const warmup = num(o.warmup, 'warmup', 500, { min: 0, int: true });
+    const lr = num(o.lr, 'lr', state.lr ?? 3e-4, { min: 1e-7, max: 1 });
+    const warmup = num(o.warmup, 'warmup', state.warmup ?? 500, { min: 0, int: true });
+    const clip = num(o.clip, 'clip', state.clip ?? 10, { min: 0 });
+    Object.assign(state, { lr, warmup, clip });
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
     const valBatches = num(o['val-batches'], 'val-batches', 8, { min: 1, int: true });
+    // Default 1: measured on the shared 2-core machine, 2 threads were slower (0.89 vs 1.44 audio-s/s)
+    // while another job held a core; pass --workers 2 on an otherwise idle machine.
+    const workers = Math.min(num(o.workers, 'workers', 1, { min: 1, max: availableParallelism() * 4, int: true }), state.batch);
     const { backend } = await setupBackend(o.backend);
 
     const rate = state.config.sampling_rate ?? 22050;
@@ -82,7 +97,7 @@ export const command: Command = {
     const valSampler = new SegmentSampler(data.validation, state.segment, mel);
 
     const model = new WaveGlow(state.config, state.seed);
-    const trainer = new Trainer(model, { clipNorm: num(o.clip, 'clip', 10, { min: 0 }) || undefined, schedule: { lr, warmupSteps: warmup } });
+    const trainer = new Trainer(model, { clipNorm: clip || undefined, schedule: { lr, warmupSteps: warmup } });
     if (o.resume) {
       const w = await loadWeights(ckptDir);
       const t = decode(w.manifest, w.data);
@@ -109,12 +124,37 @@ export const command: Command = {
       await writeFile(statePath, JSON.stringify(state, null, 2));
     };
 
+    const parallel = workers > 1
+      ? await ParallelTrainer.create({
+        participants: workers, main: waveglowReplica(model), factory: waveglowFactory({ config: state.config, seed: state.seed }),
+        optimizer: trainer.optimizer, schedule: trainer.schedule, backend,
+      })
+      : null;
+    // Same seed → same segments whichever path runs, so --workers may change across --resume.
+    const trainStep = async (): Promise<StepInfo | ParallelStepInfo> => {
+      const seed = state.seed * 1_000_003 + trainer.step;
+      if (!parallel) {
+        return trainer.trainStep(() => {
+          const b = trainSampler.batch(state.batch, seed);
+          return model.loss(b.audio, b.mel);
+        });
+      }
+      const d = trainSampler.draw(state.batch, seed);
+      return parallel.trainStep([{ data: d.audio, shape: [state.batch, state.segment] }, { data: d.mel, shape: [state.batch, d.frames, state.config.n_mel_channels] }]);
+    };
+
     const t0 = performance.now();
     const startElapsed = state.elapsedSeconds;
     let lastVal = performance.now();
     let lastCkpt = performance.now();
     let stepsThisRun = 0;
-    let audioSeconds = 0;
+    // Speed counts from the end of the first step, whose one-off warm-up (kernel setup, caches) would skew short runs.
+    const stepAudio = (state.batch * state.segment) / rate;
+    let tFirst = 0;
+    const speed = () => stepsThisRun > 1
+      ? ((stepsThisRun - 1) * stepAudio) / ((performance.now() - tFirst) / 1000)
+      : (stepsThisRun * stepAudio) / ((performance.now() - t0) / 1000);
+    const timings: (Partial<StepTiming> & { total: number })[] = [];
     let smooth = NaN;
     let lastValNll: number | null = null;
     let stop = false;
@@ -128,17 +168,16 @@ export const command: Command = {
     const progress = new Progress(Number.isFinite(minutes) ? Math.round(minutes * 60) : budgetSteps, 'train ');
     try {
       while (!stop && stepsThisRun < maxSteps && (performance.now() - t0) / 1000 < minutes * 60) {
-        const info = trainer.trainStep(() => {
-          const b = trainSampler.batch(state.batch, state.seed * 1_000_003 + trainer.step);
-          return model.loss(b.audio, b.mel);
-        });
+        const tStep = performance.now();
+        const info = await trainStep();
         stepsThisRun++;
-        audioSeconds += (state.batch * state.segment) / rate;
+        if (stepsThisRun === 1) tFirst = performance.now();
+        else timings.push({ total: (performance.now() - tStep) / 1000, ...('timing' in info ? info.timing : {}) });
         const runSeconds = (performance.now() - t0) / 1000;
         state.elapsedSeconds = startElapsed + runSeconds;
         smooth = Number.isNaN(smooth) ? info.loss : 0.95 * smooth + 0.05 * info.loss;
-        const speed = audioSeconds / runSeconds;
-        progress.update(Number.isFinite(minutes) ? Math.round(runSeconds) : stepsThisRun, `step ${info.step} loss ${smooth.toFixed(3)} ${speed.toFixed(2)} audio-s/s`);
+        const audioPerSecond = speed();
+        progress.update(Number.isFinite(minutes) ? Math.round(runSeconds) : stepsThisRun, `step ${info.step} loss ${smooth.toFixed(3)} ${audioPerSecond.toFixed(2)} audio-s/s`);
         let valNll = '';
         if ((performance.now() - lastVal) / 1000 >= valEvery) {
           lastValNll = validate();
@@ -150,7 +189,7 @@ export const command: Command = {
           }
         }
         if (valNll || info.step % 50 === 0) {
-          await appendFile(logPath, `${info.step},${(state.elapsedSeconds / 3600).toFixed(4)},${info.loss.toFixed(5)},${WaveGlow.nllPerSample(info.loss).toFixed(5)},${valNll},${info.lr.toExponential(3)},${speed.toFixed(3)}\n`);
+          await appendFile(logPath, `${info.step},${(state.elapsedSeconds / 3600).toFixed(4)},${info.loss.toFixed(5)},${WaveGlow.nllPerSample(info.loss).toFixed(5)},${valNll},${info.lr.toExponential(3)},${audioPerSecond.toFixed(3)}\n`);
         }
         if ((performance.now() - lastCkpt) / 1000 >= ckptEvery) {
           await checkpoint();
@@ -164,7 +203,9 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       progress.done();
+      await parallel?.dispose();
     }
+    const audioSecondsPerSecond = speed();
     lastValNll = validate();
     if (state.bestVal === null || lastValNll < state.bestVal) {
       state.bestVal = lastValNll;
@@ -173,14 +214,25 @@ export const command: Command = {
     await appendFile(logPath, `${trainer.step},${(state.elapsedSeconds / 3600).toFixed(4)},,,${lastValNll.toFixed(5)},,\n`);
     await checkpoint();
     await saveModelDir(join(o.out, 'last'), model, { source: `flowvox train step ${trainer.step}` });
-    const runSeconds = (performance.now() - t0) / 1000;
     const out = {
-      step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend,
+      step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
-      audioSecondsPerSecond: Number((audioSeconds / runSeconds).toFixed(3)), params: model.parameterCount(),
+      audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       best: join(o.out, 'best'), checkpoint: ckptDir,
+      ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };
     if (o.json) printJson(out);
     else console.log(`step ${out.step}: validation NLL ${out.valNllNatsPerSample} nats/sample; ${out.audioSecondsPerSecond} audio-s/s; best model in ${out.best}`);
   },
 };
+
+/** Per-field medians of the step timings (seconds, 4 decimals). */
+function medians<T extends object>(rows: T[]): Record<keyof T, number> {
+  const out = {} as Record<keyof T, number>;
+  for (const k of Object.keys(rows[0]) as (keyof T)[]) {
+    const v = rows.map((r) => Number(r[k])).sort((a, b) => a - b);
+    const m = v.length >> 1;
+    out[k] = Number((v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2).toFixed(4));
+  }
+  return out;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Starts, or resumes exactly, the default voice's training run in the background.
+# The run's state (parameters + Adam moments, settings, log) is kept in training/default-voice/ so
+# that it survives across machines; runs/default-voice/ is the working copy (git-ignored).
+# Usage: MINUTES=120 WORKERS=1 bash scripts/train-default-voice.sh   → log in runs/default-voice.log
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINUTES="${MINUTES:-120}"
+WORKERS="${WORKERS:-1}"
+[ -f data/speech/manifest.json ] || node bin/flowvox.mjs data speech --out data/speech
+mkdir -p runs
+if [ ! -f runs/default-voice/run.json ] && [ -f training/default-voice/run.json ]; then
+  mkdir -p runs/default-voice
+  cp -r training/default-voice/. runs/default-voice/
+fi
+if [ -f runs/default-voice/run.json ]; then
+  args=(--resume)
+else
+  args=(--preset cpu-realtime --batch 8 --segment 16384 --lr 5e-4 --warmup 300)
+fi
+nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/default-voice \
+  --minutes "$MINUTES" --workers "$WORKERS" --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
+echo "training in the background (pid $!); follow it with: tail -f runs/default-voice.log"

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   play: () => import('./commands/play.js'),
   likelihood: () => import('./commands/likelihood.js'),
   import: () => import('./commands/import.js'),
+  convert: () => import('./commands/convert.js'),
   data: () => import('./commands/data.js'),
   evaluate: () => import('./commands/evaluate.js'),
   card: () => import('./commands/card.js'),

@@ -5,6 +5,7 @@
  */
 import { StftPlan, type Spectrogram, type StftConfig } from './stft.js';
 import { TACOTRON_MEL, melToLinearMagnitude, type MelConfig, type MelInversionOptions, type MelSpectrogram } from './mel.js';
+import { mulberry32 } from '../util/random.js';
 
 export interface GriffinLimOptions extends MelInversionOptions {
   /** Iterations (default 60, as tacotron2's inference notebook). */
@@ -19,17 +20,6 @@ export interface GriffinLimOptions extends MelInversionOptions {
   length?: number;
 }
 
-/** mulberry32: small, fast, seedable PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Griffin-Lim from a linear STFT magnitude (channels-last, bins = nFft/2 + 1). */
 export function griffinLimFromMagnitude(magnitude: Spectrogram, stftConfig: StftConfig, options: GriffinLimOptions = {}): Float32Array {
@@ -55,7 +45,7 @@ export function griffinLimFromMagnitude(magnitude: Spectrogram, stftConfig: Stft
   }
 
   // Unit phasors (cr, ci); spectrum to invert (sr, si); re-analysis (rr, ri) and the previous one.
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const cr = new Float64Array(n);
   const ci = new Float64Array(n);
   for (let i = 0; i < n; i++) {

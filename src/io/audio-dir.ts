@@ -10,7 +10,8 @@ export interface AudioSplit {
   seconds: { train: number; validation: number };
 }
 
-async function listWavs(dir: string): Promise<string[]> {
+/** Every .wav below `dir` (recursively, hidden entries skipped), sorted. */
+export async function listWavs(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     if (e.name.startsWith('.')) continue;

@@ -1,4 +1,4 @@
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { SPLITS, type Manifest } from '../../data/speech.js';
 import { logMelSpectrogram } from '../../dsp/mel.js';
@@ -9,6 +9,7 @@ import {
   type ClipEvaluation, type DistanceMetrics, type EvaluationSummary,
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
+import { listWavs } from '../../io/audio-dir.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
@@ -41,17 +42,6 @@ export interface EvalFile {
   lang?: string;
   /** From the manifest when known. */
   seconds?: number;
-}
-
-async function listWavs(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.name.startsWith('.')) continue;
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await listWavs(p)));
-    else if (e.name.toLowerCase().endsWith('.wav')) out.push(p);
-  }
-  return out.sort();
 }
 
 /** The files of `split` in a corpus with manifest.json, else every WAV under `dir` (split ignored). */

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   start: () => import('./commands/start.js'),
   serve: () => import('./commands/serve.js'),
   density2d: () => import('./commands/density2d.js'),
+  'image-density': () => import('./commands/image-density.js'),
   'bench-density2d': () => import('./commands/bench-density2d.js'),
   'bench-synth': () => import('./commands/bench-synth.js'),
   mel: () => import('./commands/mel.js'),

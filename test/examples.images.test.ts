@@ -187,9 +187,41 @@ describeBijectors('image example bijectors: generic checks', [
     make: () => randomize(new F.AffineCoupling({ split: 3 }, new ConvNet(3, 4, 4, [3, 1], 7), { scale: 'softclamp', clamp: 2 }), 2, 0.4),
     input: () => tf.randomNormal([2, 2, 2, 5], 0, 1, 'float32', 8),
   },
+  {
+    name: "AffineCoupling with Glow's sigmoid scale head (ConvNet glowScale, 'exp' mode)",
+    make: () => randomize(new F.AffineCoupling({ split: 2 }, new ConvNet(2, 4, 4, [3, 3], 3, true), { scale: 'exp' }), 4, 0.4),
+    input: () => tf.randomNormal([2, 3, 2, 4], 0, 1, 'float32', 10),
+  },
   { name: 'PixelPreprocess (logit, α = 0.05)', make: () => new PixelPreprocess('logit', 0.05), input: () => tf.randomNormal([3, 4], 0, 2, 'float32', 9) },
   { name: 'PixelPreprocess (shift)', make: () => new PixelPreprocess('shift'), input: () => tf.randomNormal([3, 4], 0, 1, 'float32', 9) },
 ]);
+
+describe("Glow's sigmoid scale", () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+  it('ConvNet glowScale outputs [t, softplus(−h − 2)], so the coupling log-det is Σ log sigmoid(h + 2) < 0', () => {
+    const plain = new ConvNet(1, 2, 4, [3, 1], 5, false);
+    const glow = new ConvNet(1, 2, 4, [3, 1], 5, true);
+    plain.trainableVariables().forEach((v, i) => tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 1, 'float32', 40 + i))));
+    glow.trainableVariables().forEach((v, i) => tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 1, 'float32', 40 + i))));
+    const x = tf.randomNormal([3, 4, 4, 2], 0, 3, 'float32', 11);
+    const [xa] = tf.split(x, 2, 3);
+    const [hShift, hRaw] = tf.split(plain.apply(xa), 2, 3);
+    const [gShift, gScale] = tf.split(glow.apply(xa), 2, 3);
+    expect(maxDiff(gShift, hShift)).toBe(0);
+    const logSig = tf.tidy(() => tf.log(tf.sigmoid(tf.add(hRaw, 2))));
+    expect(maxDiff(tf.neg(gScale), logSig)).toBeLessThan(1e-5);
+    const coupling = new F.AffineCoupling({ split: 1 }, glow, { scale: 'exp' });
+    const [, ld] = coupling.inverseAndLogDet(x);
+    const want = tf.tidy(() => tf.sum(logSig, [1, 2, 3]));
+    expect(maxDiff(ld, want)).toBeLessThan(1e-3);
+    expect(Array.from(ld.dataSync()).every((v) => v < 0)).toBe(true);
+    tf.dispose([x, xa, hShift, hRaw, gShift, gScale, logSig, ld, want]);
+    plain.dispose();
+    coupling.dispose();
+  });
+});
 
 describe('a tiny Glow on a few MNIST images', () => {
   let train: ImageSet;

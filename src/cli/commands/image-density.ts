@@ -10,6 +10,7 @@ import { CliError, Progress, num, parse, printJson, setupBackend, type Command }
 
 const HELP = `flowvox image-density --dataset mnist|fashion-mnist --minutes M --out DIR [--batch 64] [--lr 1e-3]
     [--levels 2] [--steps-per-level 8] [--hidden 64] [--seed 0] [--preprocess logit|shift] [--warmup 200]
+    [--coupling-scale sigmoid|softclamp]
     [--eval-every 5] [--eval-images 1000] [--test-images 10000] [--ckpt-every 5] [--json] [--backend B]
   Trains a multiscale Glow (L levels × K steps of ActNorm, 1x1 conv, affine coupling with a CNN
   conditioner; learned split priors) on 28×28 grey images by maximum likelihood with uniform
@@ -22,7 +23,7 @@ const HELP = `flowvox image-density --dataset mnist|fashion-mnist --minutes M --
   Fashion-MNIST needs: apt-get install -y dataset-fashion-mnist`;
 
 /** Flags that fix the model or the data stream: on resume they must match the checkpoint. */
-const FIXED = ['batch', 'levels', 'steps-per-level', 'hidden', 'seed', 'preprocess'] as const;
+const FIXED = ['batch', 'levels', 'steps-per-level', 'hidden', 'seed', 'preprocess', 'coupling-scale'] as const;
 
 function fixedValue(cfg: ImageTrainConfig, flag: (typeof FIXED)[number]): string {
   switch (flag) {
@@ -32,6 +33,7 @@ function fixedValue(cfg: ImageTrainConfig, flag: (typeof FIXED)[number]): string
     case 'hidden': return String(cfg.model.hidden);
     case 'seed': return String(cfg.seed);
     case 'preprocess': return cfg.model.preprocess;
+    case 'coupling-scale': return cfg.model.couplingScale ?? 'softclamp';
   }
 }
 
@@ -52,13 +54,14 @@ export const command: Command = {
     const o = parse(argv, {
       dataset: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' },
       batch: { type: 'string' }, lr: { type: 'string' }, levels: { type: 'string' }, 'steps-per-level': { type: 'string' },
-      hidden: { type: 'string' }, seed: { type: 'string' }, preprocess: { type: 'string' }, warmup: { type: 'string' },
+      hidden: { type: 'string' }, seed: { type: 'string' }, preprocess: { type: 'string' }, warmup: { type: 'string' }, 'coupling-scale': { type: 'string' },
       'eval-every': { type: 'string' }, 'eval-images': { type: 'string' }, 'test-images': { type: 'string' }, 'ckpt-every': { type: 'string' },
     }, HELP);
     if (!o.dataset || !(IMAGE_DATASETS as readonly string[]).includes(o.dataset)) throw new CliError(`--dataset must be one of ${IMAGE_DATASETS.join(', ')}\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
     if (o.minutes === undefined) throw new CliError(`--minutes M is required\n${HELP}`);
     if (o.preprocess !== undefined && o.preprocess !== 'logit' && o.preprocess !== 'shift') throw new CliError('--preprocess must be logit or shift');
+    if (o['coupling-scale'] !== undefined && o['coupling-scale'] !== 'sigmoid' && o['coupling-scale'] !== 'softclamp') throw new CliError('--coupling-scale must be sigmoid or softclamp');
     const dataset = o.dataset as ImageDatasetName;
     const minutes = num(o.minutes, 'minutes', 0, { min: 0 });
     const evalEvery = num(o['eval-every'], 'eval-every', 5, { min: 0.01 });
@@ -101,6 +104,7 @@ export const command: Command = {
           steps: num(o['steps-per-level'], 'steps-per-level', 8, { min: 1, max: 64, int: true }),
           hidden: num(o.hidden, 'hidden', 64, { min: 4, max: 1024, int: true }),
           preprocess: (o.preprocess as 'logit' | 'shift' | undefined) ?? 'logit',
+          couplingScale: (o['coupling-scale'] as 'sigmoid' | 'softclamp' | undefined) ?? 'sigmoid',
         },
       });
       cfg.model.seed = cfg.seed;
@@ -192,7 +196,8 @@ export const command: Command = {
     const s = run.state;
     const ema: number[] = [];
     // ~20-step horizon: at ~1 step/s a longer one lags the curve by minutes.
-    s.trainBpd.forEach((v, i) => ema.push(i === 0 ? v : 0.95 * ema[i - 1] + 0.05 * v));
+    const skipped = new Set(s.skipped ?? []);
+    s.trainBpd.forEach((v, i) => ema.push(i === 0 ? v : skipped.has(i) ? ema[i - 1] : 0.95 * ema[i - 1] + 0.05 * v));
     const series: LineSeries[] = [
       { x: s.trainMinutes, y: s.trainBpd, label: 'train batch', alpha: 0.25 },
       { x: s.trainMinutes, y: ema, label: 'train (smoothed)' },

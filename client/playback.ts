@@ -107,11 +107,15 @@ export class Playback implements Player {
  * How much audio to hold before starting so that playback need not stop again. With audio arriving
  * at r samples/s (r below the playback rate sr) and R samples still to come, starting with B
  * buffered never starves iff B ≥ R·(sr/r − 1). r is measured from the request on (so it includes
- * the first-chunk latency and errs on the safe side); nothing starts before a second frame gives a
- * rate, unless the stream has ended.
+ * the first-chunk latency and errs on the safe side). Arrivals are bursty, not smooth (chunks that
+ * run in parallel on the server's workers come out together, and a busy machine stalls one now and
+ * then), so on top of that the plan holds 1.5× the longest gap seen between frames, and never less
+ * than `base`. Nothing starts before a second frame gives a rate, unless the stream has ended.
  */
 export class BufferPlan {
   private frames = 0;
+  private lastMs = 0;
+  private maxGapMs = 0;
 
   /**
    * @param sampleRate playback rate (samples/s)
@@ -132,11 +136,14 @@ export class BufferPlan {
   /** After a frame: `received` samples in all, `elapsedMs` since the request. Returns the samples to hold. */
   update(received: number, elapsedMs: number): number {
     this.frames++;
+    if (this.frames > 1) this.maxGapMs = Math.max(this.maxGapMs, elapsedMs - this.lastMs);
+    this.lastMs = elapsedMs;
     if (received >= this.total) return 0;
     if (this.frames < 2) return this.total;
     const rate = received / Math.max(elapsedMs / 1000, 1e-3);
     const need = rate >= this.sampleRate ? 0 : (this.total - received) * (this.sampleRate / rate - 1);
-    return Math.min(this.total, Math.max(this.base, Math.ceil(need * 1.2)));
+    const jitter = Math.max(this.base, 1.5 * (this.maxGapMs / 1000) * this.sampleRate);
+    return Math.min(this.total, Math.ceil(need * 1.2 + jitter));
   }
 
   /** Arrival speed as a multiple of real time (for messages), from the same estimate. */

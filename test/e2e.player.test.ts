@@ -122,6 +122,16 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
       await page.locator('#drop.selected').waitFor({ timeout: 5_000 });
       await page.locator('#sigma').fill(String(SIGMA));
       expect(await page.locator('#sigma-out').textContent()).toBe(SIGMA.toFixed(2));
+      // A timeline of arrivals and playback, printed if playback stuttered (to tune BufferPlan).
+      await page.evaluate(() => {
+        const w = window as unknown as { timeline: string[] };
+        w.timeline = [];
+        const t0 = performance.now();
+        setInterval(() => {
+          const f = window.__flowvox;
+          w.timeline.push(`${(performance.now() - t0).toFixed(0)} ms: received ${f.received}, played ${f.played}, underruns ${f.underruns}, chunks ${f.chunks}`);
+        }, 50);
+      });
       await page.click('#play');
       await page.waitForFunction(() => window.__flowvox.received > 0 && window.__flowvox.played > 0, null, { timeout: 30_000 });
       await page.waitForFunction(() => window.__flowvox.done || window.__flowvox.error !== null, null, { timeout: 40_000 });
@@ -129,6 +139,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
         const f = window.__flowvox;
         return { player: f.player, error: f.error, received: f.received, total: f.totalSamples, played: f.played, underruns: f.underruns, chunks: f.chunks, seed: f.seed, stats: f.stats, contextRate: f.contextRate, sampleRate: f.sampleRate };
       });
+      if (state.underruns > 0) console.log((await page.evaluate(() => (window as unknown as { timeline: string[] }).timeline)).join('\n'), JSON.stringify(state.stats));
       expect(state.error).toBeNull();
       expect(state.player).toBe('worklet');
       expect(state.total).toBeGreaterThan(0);

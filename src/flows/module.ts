@@ -64,6 +64,30 @@ export class Module {
     }
   }
 
+  /**
+   * Non-parameter tensors that exact resumption of training needs (e.g. the inverse an
+   * Invertible1x1Conv keeps between steps), depth first, with dotted names. Checkpoints store them
+   * beside the parameters; shipped models do not.
+   */
+  namedState(prefix = ''): [string, tf.Tensor][] {
+    const out = this.ownState().map(([n, t]): [string, tf.Tensor] => [prefix + n, t]);
+    for (const [n, m] of this.children) out.push(...m.namedState(`${prefix}${n}.`));
+    return out;
+  }
+
+  /** Restores what namedState() saved; a module whose entries are absent starts its state afresh. */
+  loadState(values: Map<string, tf.Tensor>, prefix = ''): void {
+    this.restoreOwnState((name) => values.get(prefix + name));
+    for (const [n, m] of this.children) m.loadState(values, `${prefix}${n}.`);
+  }
+
+  /** This module's own resumable state (none by default). */
+  protected ownState(): [string, tf.Tensor][] {
+    return [];
+  }
+
+  protected restoreOwnState(_get: (name: string) => tf.Tensor | undefined): void {}
+
   /** Frees parameters and constants of this module and its children. */
   dispose(): void {
     for (const v of this.params.values()) v.dispose();

@@ -85,6 +85,162 @@ export const logAbsDet = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]
   };
 }) as (w: tf.Tensor2D) => tf.Scalar;
 
+export interface LogAbsDetTrackerOptions {
+  /** Smallest size refined by Newton–Schulz; below it a host inverse costs less than a few tfjs kernels. */
+  minSize?: number;
+  /** Accept an inverse X once the RMS residual ‖I − WX‖_F / √n is at most this (float32 floor ≈ 3e-7). */
+  tol?: number;
+  /** Refine the kept X only if ‖I − WX‖_F starts below this (< 1 guarantees convergence); else host. */
+  maxStartResidual?: number;
+  /** Newton–Schulz steps before giving up and inverting on the host. */
+  maxIterations?: number;
+}
+
+/** What the tracker did so far: host inversions, warm refinements, Newton–Schulz steps, last residual. */
+export interface LogAbsDetTrackerStats {
+  host: number;
+  refined: number;
+  iterations: number;
+  /** ‖I − WX‖_F of the last accepted X (an upper bound when accepted by the quadratic bound). */
+  residual: number;
+}
+
+/**
+ * log|det W| for one matrix trained by small steps, whose gradient W⁻ᵀ reuses the previous call's
+ * inverse instead of a host inversion (O(n³) in JS, ~60 ms for n = 256, where a wasm matMul takes
+ * ~2 ms). The kept X is refined by Newton–Schulz, X ← X + X(I − WX): the residual R = I − WX squares
+ * each step, so after an optimiser step (‖R‖_F ~ 1e-2) one or two steps reach float32's floor.
+ * Every X used is checked: the first residual is measured, and X is accepted when the measured
+ * residual, or the bound ‖R‖²_F of the step just taken, is below `tol`; a missing X, a big jump
+ * (loaded weights) or no convergence falls back to the exact host inverse.
+ * The value stays a host LU (float64, exact; cached per weight). The inverse is formed only when a
+ * gradient is asked for, so evaluation pays nothing. Owns one tensor (X); dispose() frees it.
+ * Not bit-reproducible across runs: X depends on the previous W, so a run resumed from a checkpoint
+ * (host inverse first) matches an uninterrupted one to float32 rounding, not bit for bit.
+ */
+export class LogAbsDetTracker {
+  readonly logAbsDet: (w: tf.Tensor2D) => tf.Scalar;
+  readonly stats: LogAbsDetTrackerStats = { host: 0, refined: 0, iterations: 0, residual: NaN };
+  /** Below this size the host inverse is cheaper than refining, and nothing is kept across steps. */
+  readonly minSize: number;
+  private readonly tol: number;
+  private readonly maxStart: number;
+  private readonly maxIterations: number;
+  private x: tf.Tensor2D | null = null;
+  /** dataId of the weight `x` inverts (Variable.assign() swaps dataIds, so it marks a new W). */
+  private xFor: object | null = null;
+  private eye: tf.Tensor2D | null = null;
+  private value: { dataId: object; logAbsDet: number } | null = null;
+
+  constructor(opts: LogAbsDetTrackerOptions = {}) {
+    this.minSize = opts.minSize ?? 64;
+    this.tol = opts.tol ?? 2e-6;
+    this.maxStart = opts.maxStartResidual ?? 0.5;
+    this.maxIterations = opts.maxIterations ?? 6;
+    this.logAbsDet = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const w = args[0] as tf.Tensor2D;
+      (args[1] as tf.GradSaveFunc)([w]);
+      // The saved copy has its own dataId (wasm clones copy), so key the cache by the input's.
+      const dataId = w.dataId;
+      if (this.value?.dataId !== dataId) this.value = { dataId, logAbsDet: slogdetHost(w.dataSync() as Float32Array, w.shape[0]).logAbsDet };
+      return {
+        value: tf.scalar(this.value.logAbsDet),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.transpose(this.inverse(saved[0] as tf.Tensor2D, dataId))),
+      };
+    }) as (w: tf.Tensor2D) => tf.Scalar;
+  }
+
+  /** W⁻¹ (owned by the tracker, valid until the next call), reusing the kept inverse when it can. */
+  inverse(w: tf.Tensor2D, dataId: object = w.dataId): tf.Tensor2D {
+    if (this.x && this.xFor === dataId) return this.x;
+    let next = this.x && this.x.shape[0] === w.shape[0] && w.shape[0] >= this.minSize ? this.refine(w, this.x) : null;
+    if (next) this.stats.refined++;
+    else {
+      next = tf.keep(matrixInverse(w));
+      this.stats.host++;
+      this.stats.residual = NaN;
+    }
+    this.x?.dispose();
+    this.x = next;
+    this.xFor = dataId;
+    return next;
+  }
+
+  /** Newton–Schulz from x0 (not disposed); a new kept X, or null when the host must invert. */
+  private refine(w: tf.Tensor2D, x0: tf.Tensor2D): tf.Tensor2D | null {
+    const n = w.shape[0];
+    if (this.eye?.shape[0] !== n) {
+      this.eye?.dispose();
+      this.eye = tf.keep(tf.eye(n) as tf.Tensor2D);
+    }
+    const eye = this.eye;
+    const residual = (x: tf.Tensor2D): [tf.Tensor2D, number] => {
+      const e = tf.tidy(() => tf.sub(eye, tf.matMul(w, x)) as tf.Tensor2D);
+      return [e, Math.sqrt(tf.tidy(() => tf.sum(tf.square(e))).dataSync()[0])];
+    };
+    const tolF = this.tol * Math.sqrt(n);
+    let x = x0;
+    let [e, r] = residual(x);
+    let ok = false;
+    // Converges while ‖R‖ < 1; the bound is rechecked after every measured step (false for NaN).
+    for (let it = 0; r < this.maxStart; it++) {
+      if (r <= tolF) {
+        ok = true;
+        break;
+      }
+      if (it === this.maxIterations) break;
+      const next = tf.keep(tf.tidy(() => tf.add(x, tf.matMul(x, e)) as tf.Tensor2D));
+      if (x !== x0) x.dispose();
+      x = next;
+      this.stats.iterations++;
+      // The new residual is R² (‖R²‖_F ≤ r²) plus float32 rounding well below tol: when the bound
+      // already passes with a 2× margin, skip the matMul that would measure it.
+      if (r * r <= tolF / 2) {
+        r = r * r;
+        ok = true;
+        break;
+      }
+      e.dispose();
+      [e, r] = residual(x);
+    }
+    e.dispose();
+    if (!ok) {
+      if (x !== x0) x.dispose();
+      return null;
+    }
+    this.stats.residual = r;
+    return x === x0 ? tf.keep(tf.clone(x0)) : x;
+  }
+
+  /** The kept inverse, for checkpoints (null before the first gradient). */
+  kept(): tf.Tensor2D | null {
+    return this.x;
+  }
+
+  /**
+   * Resumes from a checkpoint's kept inverse (copied), so the next refinement starts where an
+   * uninterrupted run's would: training then resumes bit for bit. null forgets it.
+   */
+  restore(x: tf.Tensor2D | null): void {
+    this.reset();
+    if (x) this.x = tf.keep(tf.clone(x));
+  }
+
+  /** Forgets the kept inverse (the next gradient inverts on the host). */
+  reset(): void {
+    this.x?.dispose();
+    this.x = null;
+    this.xFor = null;
+    this.value = null;
+  }
+
+  dispose(): void {
+    this.reset();
+    this.eye?.dispose();
+    this.eye = null;
+  }
+}
+
 /**
  * (I + N)⁻¹ for a strictly triangular (hence nilpotent) N, exactly and differentiably:
  * with M = −N, (I − M)(I + M)(I + M²)(I + M⁴)… = I − M^(2^k) = I once 2^k ≥ n, so

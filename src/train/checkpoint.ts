@@ -86,6 +86,8 @@ export async function serialize(model: Module, optimizer?: Adam, meta?: Record<s
   const named: tf.NamedTensorMap = {};
   for (const [n, v] of model.namedParameters()) named[n] = v;
   if (optimizer) for (const [n, t] of optimizer.state()) named[n] = t;
+  // Training state beside the parameters (checkpoints only): what makes --resume exact.
+  if (optimizer) for (const [n, t] of model.namedState()) named[n] = t;
   if (opts.dtype === 'float16' && optimizer) throw new Error('checkpoints with optimizer state are stored in float32');
   const { data, specs } = opts.dtype === 'float16' ? await encodeFloat16(named) : await tf.io.encodeWeights(named);
   return {
@@ -116,5 +118,8 @@ export function decode(manifest: WeightsManifest, data: Uint8Array): Map<string,
 /** Loads parameters (and optimizer state when given) from decoded tensors. */
 export function restore(model: Module, tensors: Map<string, tf.Tensor>, optimizer?: Adam, step?: number): void {
   model.loadParameters(tensors);
-  if (optimizer) optimizer.loadState(tensors, step ?? 0);
+  if (optimizer) {
+    optimizer.loadState(tensors, step ?? 0);
+    model.loadState(tensors);
+  }
 }

@@ -10,7 +10,7 @@ import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
 import { ParallelTrainer, type ParallelStepInfo, type StepTiming } from '../../train/parallel.js';
 import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
-import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
+import { hostLogDetGradients, waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { SegmentSampler } from '../../vocoder/data.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
@@ -124,6 +124,7 @@ export const command: Command = {
       await writeFile(statePath, JSON.stringify(state, null, 2));
     };
 
+    if (workers > 1) hostLogDetGradients(model);
     const parallel = workers > 1
       ? await ParallelTrainer.create({
         participants: workers, main: waveglowReplica(model), factory: waveglowFactory({ config: state.config, seed: state.seed }),

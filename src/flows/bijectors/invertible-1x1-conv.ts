@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BaseBijector, perExample, positionsPerExample } from '../bijector.js';
-import { logAbsDet, matrixInverse, randomRotationHost, slogdetHost } from '../../nn/linalg.js';
+import { LogAbsDetTracker, logAbsDet, matrixInverse, randomRotationHost, slogdetHost } from '../../nn/linalg.js';
 import { gaussian, mulberry32 } from '../../util/random.js';
 import { LULinear } from './lu-linear.js';
 import { lastAxisMatMul } from './util.js';
@@ -11,24 +11,34 @@ import { lastAxisMatMul } from './util.js';
  * acts in the normalizing direction:
  *   inverse:  z = W x          log|det ∂z/∂x| = P · log|det W|     (P positions per example)
  *   forward:  x = W⁻¹ z        log|det ∂x/∂z| = −P · log|det W|
- * Plain form: log|det W| once per call by a host LU (its gradient W⁻ᵀ is exact; see nn/linalg.ts);
- * W⁻¹ is computed on the host too, so the generative direction is for sampling, not training.
+ * Plain form: log|det W| once per call by a host LU. Its gradient W⁻ᵀ comes from an inverse kept
+ * across training steps and refined by Newton–Schulz matMuls, checked against its residual, with
+ * the exact host inverse as the fallback (LogAbsDetTracker in nn/linalg.ts); 'host' inverts on the
+ * host every step, as before. The generative direction's W⁻¹ is a host inverse (sampling only).
  */
+export type LogDetGradient = 'newton-schulz' | 'host';
+
 export class Invertible1x1Conv extends BaseBijector {
   readonly name = 'Invertible1x1Conv';
   readonly weight: tf.Variable;
   private inverseCache: { dataId: object; inv: tf.Tensor2D; logAbsDet: number } | null = null;
+  /** How the log-det gradient W⁻ᵀ is formed; mutable so benchmarks can compare on one model. */
+  logDetGradient: LogDetGradient;
+  readonly logDet = new LogAbsDetTracker();
 
-  constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D } = {}) {
+  constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D; logDetGradient?: LogDetGradient } = {}) {
     super();
+    this.logDetGradient = opts.logDetGradient ?? 'newton-schulz';
     // Random rotation init (det = +1), as glow.py does with a QR decomposition.
     this.weight = this.addParameter('weight', opts.weight ?? tf.tensor2d(Float32Array.from(randomRotationHost(channels, gaussian(mulberry32(opts.seed ?? 0)))), [channels, channels]));
   }
 
   inverseAndLogDet(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
     return tf.tidy(() => {
-      const z = lastAxisMatMul(x, tf.transpose(this.weight) as tf.Tensor2D);
-      return [z, perExample(tf.mul(logAbsDet(this.weight as tf.Tensor2D), positionsPerExample(x)), x)];
+      const w = this.weight as tf.Tensor2D;
+      const z = lastAxisMatMul(x, tf.transpose(w) as tf.Tensor2D);
+      const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
+      return [z, perExample(tf.mul(ld, positionsPerExample(x)), x)];
     });
   }
 
@@ -55,9 +65,23 @@ export class Invertible1x1Conv extends BaseBijector {
     return this.inverseCache;
   }
 
+  /** The kept inverse is training state: saved in checkpoints so that --resume is exact. */
+  protected override ownState(): [string, tf.Tensor][] {
+    // Small matrices invert on the host every step: nothing of theirs carries over.
+    const x = this.logDetGradient === 'newton-schulz' && this.channels >= this.logDet.minSize ? this.logDet.kept() : null;
+    return x ? [['logdet_inverse', x]] : [];
+  }
+
+  protected override restoreOwnState(get: (name: string) => tf.Tensor | undefined): void {
+    const x = get('logdet_inverse');
+    if (x && !tf.util.arraysEqual(x.shape, [this.channels, this.channels])) throw new Error(`logdet_inverse has shape [${x.shape}], expected [${this.channels},${this.channels}]`);
+    this.logDet.restore((x as tf.Tensor2D | undefined) ?? null);
+  }
+
   override dispose(): void {
     this.inverseCache?.inv.dispose();
     this.inverseCache = null;
+    this.logDet.dispose();
     super.dispose();
   }
 }

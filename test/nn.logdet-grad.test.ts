@@ -1,0 +1,206 @@
+/** The warm-started Newton–Schulz log-det gradient against the host inverse W⁻ᵀ. */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import * as F from '../src/flows/index.js';
+import type { LogDetGradient } from '../src/flows/bijectors/invertible-1x1-conv.js';
+import { LogAbsDetTracker, inverseHost, randomRotationHost, slogdetHost } from '../src/nn/linalg.js';
+import { Adam } from '../src/train/adam.js';
+import { gaussian, mulberry32 } from '../src/util/random.js';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+/** A rotation plus a Gaussian part: condition number of a few, like trained 1x1-conv weights. */
+function startMatrix(n: number, seed: number): Float32Array {
+  const q = randomRotationHost(n, gaussian(mulberry32(seed)));
+  const g = gaussian(mulberry32(seed + 100));
+  return Float32Array.from(q, (v) => v + (0.4 * g()) / Math.sqrt(n));
+}
+
+/** An Adam-sized step: every entry moves by ±lr·U(0.5, 1). */
+function adamLikeStep(w: Float32Array, lr: number, rand: () => number): void {
+  for (let i = 0; i < w.length; i++) w[i] -= lr * (rand() < 0.5 ? -1 : 1) * (0.5 + 0.5 * rand());
+}
+
+/** ‖g − W⁻ᵀ‖_F / ‖W⁻ᵀ‖_F with W⁻¹ from the float64 host inverse. */
+function relErrorToHost(g: Float32Array, w: Float32Array, n: number): number {
+  const inv = inverseHost(w, n);
+  let num = 0;
+  let den = 0;
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      const ref = inv[c * n + r]; // transpose
+      num += (g[r * n + c] - ref) ** 2;
+      den += ref ** 2;
+    }
+  }
+  return Math.sqrt(num / den);
+}
+
+const gradOf = (t: LogAbsDetTracker, w: Float32Array, n: number): { g: Float32Array; value: number } => {
+  const wt = tf.tensor2d(w, [n, n]);
+  const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => t.logAbsDet(x as tf.Tensor2D))([wt]);
+  const out = { g: grads[0].dataSync() as Float32Array, value: value.dataSync()[0] };
+  tf.dispose([wt, value, grads]);
+  return out;
+};
+
+describe('LogAbsDetTracker (warm-started Newton–Schulz gradient of log|det W|)', () => {
+  it('equals the host W⁻ᵀ to 1e-5 over a run of Adam-sized steps, refining instead of inverting, without growing memory', () => {
+    const n = 96;
+    const w = startMatrix(n, 1);
+    const rand = mulberry32(2);
+    const t = new LogAbsDetTracker();
+    let tensors = -1;
+    for (let step = 0; step < 12; step++) {
+      if (step > 0) adamLikeStep(w, step % 4 === 0 ? 3e-3 : 3e-4, rand); // every 4th a 10× larger step
+      const { g, value } = gradOf(t, w, n);
+      expect(relErrorToHost(g, w, n)).toBeLessThan(1e-5);
+      expect(value).toBeCloseTo(slogdetHost(w, n).logAbsDet, 4);
+      if (step === 1) tensors = tf.memory().numTensors;
+      if (step > 1) expect(tf.memory().numTensors).toBe(tensors);
+    }
+    // One host inversion (nothing to start from), then only refinements, each a step or two.
+    expect(t.stats.host).toBe(1);
+    expect(t.stats.refined).toBe(11);
+    expect(t.stats.iterations).toBeGreaterThanOrEqual(11);
+    expect(t.stats.iterations).toBeLessThanOrEqual(3 * 11);
+    expect(t.stats.residual).toBeLessThan(2e-6 * Math.sqrt(n));
+    t.dispose();
+  });
+
+  it('without refinement the kept inverse would be wrong: the check is not vacuous', () => {
+    const n = 96;
+    const w = startMatrix(n, 3);
+    const stale = Float32Array.from(inverseHost(w, n));
+    adamLikeStep(w, 3e-4, mulberry32(4));
+    const g = new Float32Array(n * n);
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) g[r * n + c] = stale[c * n + r];
+    expect(relErrorToHost(g, w, n)).toBeGreaterThan(1e-4);
+  });
+
+  it('falls back to the host inverse after a big jump and when Newton–Schulz does not converge in time', () => {
+    const n = 80;
+    const w = startMatrix(n, 5);
+    const rand = mulberry32(6);
+    const t = new LogAbsDetTracker();
+    for (let step = 0; step < 3; step++) {
+      if (step > 0) adamLikeStep(w, 3e-4, rand);
+      gradOf(t, w, n);
+    }
+    expect(t.stats).toMatchObject({ host: 1, refined: 2 });
+    // Loaded weights / a huge update: ‖I − WX‖ far above the start limit.
+    const other = startMatrix(n, 7);
+    const { g } = gradOf(t, other, n);
+    expect(t.stats).toMatchObject({ host: 2, refined: 2 });
+    expect(relErrorToHost(g, other, n)).toBeLessThan(1e-5);
+    // Back to small steps: warm again.
+    adamLikeStep(other, 3e-4, rand);
+    expect(relErrorToHost(gradOf(t, other, n).g, other, n)).toBeLessThan(1e-5);
+    expect(t.stats).toMatchObject({ host: 2, refined: 3 });
+    t.dispose();
+
+    // A step inside the start limit that needs more Newton–Schulz steps than allowed.
+    const capped = new LogAbsDetTracker({ maxIterations: 1 });
+    const v = startMatrix(n, 8);
+    gradOf(capped, v, n);
+    adamLikeStep(v, 4e-3, rand);
+    const r = gradOf(capped, v, n);
+    expect(capped.stats).toMatchObject({ host: 2, refined: 0, iterations: 1 });
+    expect(relErrorToHost(r.g, v, n)).toBeLessThan(1e-5);
+    capped.dispose();
+  });
+
+  it('computes nothing again for the same weight, and nothing at all without a gradient', () => {
+    const n = 64;
+    const v = tf.variable(tf.tensor2d(startMatrix(n, 9), [n, n]));
+    const t = new LogAbsDetTracker();
+    const value = t.logAbsDet(v);
+    expect(t.stats.host + t.stats.refined).toBe(0); // evaluation pays only the LU
+    value.dispose();
+    for (let i = 0; i < 2; i++) tf.dispose(tf.variableGrads(() => t.logAbsDet(v), [v]).grads);
+    expect(t.stats).toMatchObject({ host: 1, refined: 0 });
+    v.assign(tf.tidy(() => tf.add(v, 1e-4)));
+    tf.dispose(tf.variableGrads(() => t.logAbsDet(v), [v]).grads);
+    expect(t.stats).toMatchObject({ host: 1, refined: 1 });
+    t.dispose();
+    v.dispose();
+  });
+});
+
+describe('Invertible1x1Conv: Newton–Schulz and host gradients agree through training', () => {
+  it('gives the host-mode weight gradient at every Adam step, with stable memory', () => {
+    const c = 64;
+    const conv = new F.Invertible1x1Conv(c, { seed: 3 });
+    const dist = new F.TransformedDistribution(new F.StandardNormal([c]), conv);
+    const adam = new Adam();
+    const x = tf.randomNormal([4, 16, c], 0, 1, 'float32', 11);
+    const loss = () => tf.neg(tf.mean(dist.logProb(x))) as tf.Scalar;
+    const grad = (mode: LogDetGradient) => {
+      conv.logDetGradient = mode;
+      return tf.variableGrads(loss, [conv.weight]);
+    };
+    let tensors = -1;
+    for (let step = 0; step < 8; step++) {
+      const host = grad('host');
+      const ns = grad('newton-schulz');
+      const gh = host.grads[conv.weight.name];
+      const gn = ns.grads[conv.weight.name];
+      const rel = tf.tidy(() => tf.div(tf.norm(tf.sub(gn, gh)), tf.norm(gh)).dataSync()[0]);
+      expect(rel).toBeLessThan(1e-5);
+      expect(ns.value.dataSync()[0]).toBeCloseTo(host.value.dataSync()[0], 5);
+      adam.apply([['w', conv.weight]], new Map([['w', gn]]), 1e-3, 0);
+      tf.dispose([host.value, ns.value, Object.values(host.grads), Object.values(ns.grads)]);
+      if (step === 1) tensors = tf.memory().numTensors;
+      if (step > 1) expect(tf.memory().numTensors).toBe(tensors);
+    }
+    expect(conv.logDet.stats.host).toBe(1);
+    expect(conv.logDet.stats.refined).toBe(7);
+    adam.dispose();
+    x.dispose();
+    conv.dispose();
+  });
+});
+
+describe('checkpoints keep the Newton–Schulz inverse, so training resumes bit for bit', () => {
+  it('stop after 3 steps, restore into a fresh model, 3 more steps = 6 uninterrupted steps; without the kept inverse it drifts', async () => {
+    const { serialize, decode, restore } = await import('../src/train/checkpoint.js');
+    const { Trainer } = await import('../src/train/trainer.js');
+    const c = 96;
+    const x = tf.randomNormal([4, 16, c], 0, 1, 'float32', 12);
+    const make = () => {
+      const conv = new F.Invertible1x1Conv(c, { seed: 4 });
+      const dist = new F.TransformedDistribution(new F.StandardNormal([c]), conv);
+      const trainer = new Trainer(conv, { schedule: { lr: 3e-3 } });
+      const step = () => trainer.trainStep(() => tf.neg(tf.mean(dist.logProb(x))) as tf.Scalar);
+      return { conv, trainer, step };
+    };
+    const a = make();
+    for (let i = 0; i < 3; i++) a.step();
+    const ck = await serialize(a.conv, a.trainer.optimizer);
+    expect(ck.manifest.weightsManifest[0]!.weights.map((w) => w.name)).toContain('logdet_inverse');
+    for (let i = 0; i < 3; i++) a.step();
+    const want = a.conv.weight.dataSync().slice();
+
+    const resumed = (keep: boolean) => {
+      const b = make();
+      const t = decode(ck.manifest, ck.data);
+      if (!keep) t.delete('logdet_inverse');
+      restore(b.conv, t, b.trainer.optimizer, ck.manifest.step);
+      tf.dispose([...t.values()]);
+      for (let i = 0; i < 3; i++) b.step();
+      const got = b.conv.weight.dataSync().slice();
+      expect(b.conv.logDet.stats.host).toBe(keep ? 0 : 1);
+      b.trainer.optimizer.dispose();
+      b.conv.dispose();
+      return got;
+    };
+    expect(Array.from(resumed(true))).toEqual(Array.from(want));
+    expect(Array.from(resumed(false))).not.toEqual(Array.from(want));
+    a.trainer.optimizer.dispose();
+    a.conv.dispose();
+    x.dispose();
+  });
+});

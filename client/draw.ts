@@ -219,3 +219,82 @@ export function drawWave(c: HTMLCanvasElement, peaks: WavePeaks | null, seconds:
     ctx.fillText(label, Math.min(w - 4, Math.max(4, x)), plotH + 6);
   }
 }
+
+/** One scored segment as the score timeline draws it. */
+export interface ScorePoint {
+  start: number;
+  end: number;
+  score: number;
+  flagged: boolean;
+}
+
+/**
+ * The live score timeline: flagged segments shaded, the score at each segment's centre as a line,
+ * the threshold dashed. Shows the last `windowSeconds` (a microphone runs forever).
+ */
+export function drawScores(c: HTMLCanvasElement, points: readonly ScorePoint[], threshold: number | null, scoreName: string, empty: string, windowSeconds = 30): void {
+  const { w, h, dpr } = fitCanvas(c);
+  const ctx = c.getContext('2d')!;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  if (points.length === 0) return placeholder(ctx, w, h, empty);
+  const t1 = Math.max(points[points.length - 1]!.end, windowSeconds);
+  const t0 = t1 - windowSeconds;
+  const shown = points.filter((p) => p.end > t0);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const p of shown) {
+    if (!Number.isFinite(p.score)) continue;
+    lo = Math.min(lo, p.score);
+    hi = Math.max(hi, p.score);
+  }
+  if (threshold !== null) {
+    lo = Math.min(lo, threshold);
+    hi = Math.max(hi, threshold);
+  }
+  if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
+  const pad = Math.max(1e-6, (hi - lo) * 0.1);
+  lo -= pad;
+  hi += pad;
+  const plotH = h - AXIS;
+  const x = (t: number) => ((t - t0) / (t1 - t0)) * w;
+  const y = (v: number) => plotH - ((v - lo) / (hi - lo)) * plotH;
+  ctx.fillStyle = 'rgba(248, 113, 113, 0.22)';
+  for (const p of shown) if (p.flagged) ctx.fillRect(x(p.start), 0, Math.max(1, x(p.end) - x(p.start)), plotH);
+  if (threshold !== null) {
+    ctx.strokeStyle = '#f87171';
+    ctx.setLineDash([6, 4]);
+    ctx.beginPath();
+    ctx.moveTo(0, y(threshold));
+    ctx.lineTo(w, y(threshold));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  ctx.strokeStyle = '#fbbf24';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  shown.forEach((p, i) => {
+    const px = x((p.start + p.end) / 2);
+    const py = y(Number.isFinite(p.score) ? p.score : lo);
+    if (i === 0) ctx.moveTo(px, py);
+    else ctx.lineTo(px, py);
+  });
+  ctx.stroke();
+  ctx.fillStyle = '#fbbf24';
+  for (const p of shown) {
+    if (!p.flagged) continue;
+    ctx.beginPath();
+    ctx.arc(x((p.start + p.end) / 2), y(p.score), 3, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  ctx.fillStyle = '#8b93a7';
+  ctx.font = FONT;
+  ctx.textBaseline = 'top';
+  ctx.textAlign = 'left';
+  ctx.fillText(`${scoreName} ${hi.toFixed(2)}`, 4, 4);
+  ctx.textBaseline = 'bottom';
+  ctx.fillText(lo.toFixed(2), 4, plotH - 2);
+  ctx.textBaseline = 'top';
+  const step = t1 - t0 > 10 ? Math.round((t1 - t0) / 10) : t1 - t0 > 2 ? 1 : 0.25;
+  for (let s = Math.ceil(Math.max(0, t0) / step) * step; s <= t1; s += step) ctx.fillText(`${+s.toFixed(2)}s`, x(s) + 2, plotH + 4);
+}

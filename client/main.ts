@@ -8,6 +8,7 @@ import type { AcceptedMessage, AudioFrame, DoneMessage, HelloMessage, SampleInfo
 import { drawMel, drawWave, melImage, WavePeaks, type Progress } from './draw.js';
 import { BufferPlan, Playback, type Player } from './playback.js';
 import { ScheduledPlayback } from './scheduled-playback.js';
+import { ScoreView, type ScoringState } from './score-view.js';
 import { Session, socketUrl, StreamError, type SocketEvents, type StreamRequest, type WireSocket } from './session.js';
 import type { WorkletStats } from './worklet-messages.js';
 
@@ -129,6 +130,7 @@ async function connect(attempt = 0): Promise<void> {
     return;
   }
   hello = session.hello;
+  scoreView.onHello(hello);
   session.onClose = (e) => {
     session = null;
     if (run && !run.streamDone) fail(`connection lost: ${e.message}`);
@@ -555,7 +557,24 @@ function render(): void {
   }
 }
 
+// ───────────────────────────── views ─────────────────────────────
+
+const scoreView = new ScoreView({ session: () => session, hello: () => hello });
+
+function showView(which: 'synth' | 'score'): void {
+  for (const v of ['synth', 'score'] as const) {
+    $(`view-${v}`).hidden = v !== which;
+    $(`tab-${v}`).setAttribute('aria-selected', String(v === which));
+  }
+  if (which === 'score') scoreView.markDirty();
+  else dirty = true;
+}
+$('tab-synth').addEventListener('click', () => showView('synth'));
+$('tab-score').addEventListener('click', () => showView('score'));
+if (location.hash === '#anomalies') showView('score');
+
 function frame(): void {
+  scoreView.render();
   const animating = phase === 'streaming' || (phase === 'done' && !!run && !run.playbackEnded);
   if (dirty || animating) {
     dirty = false;
@@ -565,6 +584,7 @@ function frame(): void {
 }
 new ResizeObserver(() => {
   dirty = true;
+  scoreView.markDirty();
 }).observe(document.body);
 requestAnimationFrame(frame);
 
@@ -602,6 +622,8 @@ export interface FlowvoxDebug {
   pcm(): Float32Array;
   /** The download, a 16-bit WAV, as base64 ('' before any audio). */
   wavBase64(): string;
+  /** The "Listen for anomalies" view: every score received, the threshold, errors. */
+  readonly scoring: ScoringState;
 }
 
 const debug: FlowvoxDebug = {
@@ -627,6 +649,7 @@ const debug: FlowvoxDebug = {
     const b = wavBytes();
     return b ? base64(b) : '';
   },
+  get scoring() { return scoreView.state; },
 };
 
 declare global {

@@ -6,6 +6,7 @@
 import {
   WS_PATH,
   decodeAudioFrame,
+  encodeAudioFrame,
   encodeMessage,
   isAudioFrame,
   parseServerMessage,
@@ -15,9 +16,34 @@ import {
   type DoneMessage,
   type ErrorMessage,
   type HelloMessage,
+  type ScoreAcceptedMessage,
+  type ScoreDoneMessage,
+  type ScoreMessage,
+  type ScoreName,
   type Source,
   type StartMessage,
 } from '../src/stream/protocol.js';
+
+export interface ScoreHandlers {
+  accepted?(m: ScoreAcceptedMessage): void;
+  score?(m: ScoreMessage): void;
+}
+
+/** A running scoring stream: push PCM at its rate, then end(); `result` settles at score-done. */
+export interface ScoreRun {
+  id: number;
+  /** Input seconds sent so far. */
+  readonly sentSeconds: number;
+  push(samples: Float32Array): void;
+  end(): void;
+  result: Promise<ScoreDoneMessage>;
+}
+
+interface PendingScore {
+  handlers: ScoreHandlers;
+  resolve(m: ScoreDoneMessage): void;
+  reject(e: StreamError): void;
+}
 
 /** What a socket implementation must offer; events come back through SocketEvents. */
 export interface WireSocket {
@@ -107,6 +133,7 @@ export class Session {
   readonly hello: HelloMessage;
   private readonly socket: WireSocket;
   private readonly streams = new Map<number, Pending>();
+  private readonly scoring = new Map<number, PendingScore>();
   private nextId = 1;
   private closedWith: StreamError | null = null;
   /** Called when the connection ends (after open), e.g. to show it in the UI. */
@@ -189,8 +216,49 @@ export class Session {
     return { id, result };
   }
 
+  /**
+   * Opens a scoring stream: chunks pushed at `sampleRate` go to the server as audio frames; the
+   * handlers see `score-accepted` and each `score` as it comes.
+   */
+  score(req: { sampleRate: number; score?: ScoreName }, handlers: ScoreHandlers = {}): ScoreRun {
+    const id = this.nextId++;
+    let seq = 0;
+    let sent = 0;
+    let ended = false;
+    const result = new Promise<ScoreDoneMessage>((resolve, reject) => {
+      if (this.closedWith) return reject(this.closedWith);
+      this.scoring.set(id, { handlers, resolve, reject });
+      this.socket.send(encodeMessage({ type: 'score-start', id, sampleRate: req.sampleRate, ...(req.score ? { score: req.score } : {}) }));
+    });
+    const live = () => !ended && !this.closedWith && this.scoring.has(id);
+    return {
+      id,
+      get sentSeconds() {
+        return sent / req.sampleRate;
+      },
+      push: (samples) => {
+        if (!live() || samples.length === 0) return;
+        this.socket.send(encodeAudioFrame({ streamId: id, seq: seq++, sampleRate: req.sampleRate, sampleOffset: sent % 2 ** 32, last: false }, samples));
+        sent += samples.length;
+      },
+      end: () => {
+        if (!live()) return;
+        ended = true;
+        this.socket.send(encodeMessage({ type: 'score-end', id }));
+      },
+      result,
+    };
+  }
+
   /** Asks the server to stop stream `id`; its promise rejects with code 'cancelled'. */
   cancel(id: number): void {
+    const sc = this.scoring.get(id);
+    if (sc) {
+      this.scoring.delete(id);
+      sc.reject(new StreamError('stopped', 'cancelled'));
+      if (!this.closedWith) this.socket.send(encodeMessage({ type: 'cancel', id }));
+      return;
+    }
     const p = this.streams.get(id);
     if (!p) return;
     this.streams.delete(id);
@@ -208,10 +276,13 @@ export class Session {
     this.closedWith = e;
     for (const p of this.streams.values()) p.reject(e);
     this.streams.clear();
+    for (const p of this.scoring.values()) p.reject(e);
+    this.scoring.clear();
     this.onClose?.(e);
   }
 
   private onMessage(msg: ReturnType<typeof parseServerMessage>): void {
+    if ('id' in msg && msg.id !== undefined && this.scoring.has(msg.id)) return this.onScoreMessage(this.scoring.get(msg.id)!, msg);
     switch (msg.type) {
       case 'accepted': {
         const p = this.streams.get(msg.id);
@@ -253,6 +324,25 @@ export class Session {
       }
       default:
         return; // hello again, pong: nothing to do
+    }
+  }
+
+  private onScoreMessage(p: PendingScore, msg: ReturnType<typeof parseServerMessage>): void {
+    switch (msg.type) {
+      case 'score-accepted':
+        return p.handlers.accepted?.(msg);
+      case 'score':
+        return p.handlers.score?.(msg);
+      case 'score-done':
+        this.scoring.delete(msg.id);
+        return p.resolve(msg);
+      case 'cancelled':
+      case 'busy':
+      case 'error':
+        this.scoring.delete(msg.id!);
+        return p.reject(msg.type === 'cancelled' ? new StreamError('stopped', 'cancelled') : new StreamError(describeServerError(msg), msg.type === 'busy' ? 'busy' : msg.code, msg.type === 'busy' ? msg.retryAfterMs : undefined));
+      default:
+        return;
     }
   }
 

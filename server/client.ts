@@ -4,10 +4,16 @@
  */
 import WebSocket from 'ws';
 import {
-  WS_PATH, decodeAudioFrame, encodeMessage, parseServerMessage,
+  WS_PATH, decodeAudioFrame, encodeAudioFrame, encodeMessage, parseServerMessage,
   type AcceptedMessage, type AudioFrame, type BusyMessage, type ClientMessage, type DoneMessage, type ErrorMessage,
-  type HelloMessage, type ServerMessage, type StartMessage,
+  type HelloMessage, type ScoreAcceptedMessage, type ScoreDoneMessage, type ScoreMessage, type ScoreStartMessage, type ServerMessage, type StartMessage,
 } from '../src/stream/protocol.js';
+
+export interface ScoreOutcome {
+  accepted?: ScoreAcceptedMessage;
+  scores: ScoreMessage[];
+  end: ScoreDoneMessage | BusyMessage | ErrorMessage | { type: 'cancelled'; id: number };
+}
 
 export interface StreamOutcome {
   accepted?: AcceptedMessage;
@@ -122,6 +128,45 @@ export class StreamClient {
     const mine = this.frames.map((f, i) => [f, this.arrivals[i]!] as const).filter(([f, t]) => f.streamId === id && t >= t0);
     const frames = mine.map(([f]) => f);
     return { accepted, end, frames, pcm: concat(frames), firstAudioMs: mine.length ? mine[0]![1] - t0 : Number.NaN, totalMs };
+  }
+
+  /** Sends one scoring chunk (an audio frame) of stream `id`. */
+  sendChunk(id: number, seq: number, sampleRate: number, sampleOffset: number, samples: Float32Array, last = false): void {
+    this.sendRaw(encodeAudioFrame({ streamId: id, seq, sampleRate, sampleOffset, last }, samples));
+  }
+
+  /**
+   * Runs one scoring stream: score-start, `samples` in chunks of `chunk` samples (keeping at most
+   * `aheadSeconds`, and half the server's backlog limit, of audio unscored, so a long file does not
+   * overrun), score-end; resolves at its
+   * end (score-done, error, busy or cancelled).
+   */
+  async score(start: ScoreStartMessage, samples: Float32Array, opts: { chunk?: number; aheadSeconds?: number; timeoutMs?: number } = {}): Promise<ScoreOutcome> {
+    const from = this.messages.length;
+    const id = start.id;
+    const mine = () => this.messages.slice(from).filter((m) => 'id' in m && m.id === id);
+    const ended = () => mine().find((m) => m.type === 'score-done' || m.type === 'busy' || m.type === 'error' || m.type === 'cancelled') as ScoreOutcome['end'] | undefined;
+    this.send(start);
+    const first = await this.until(() => mine().find((m) => m.type === 'score-accepted' || m.type === 'error' || m.type === 'busy'), opts.timeoutMs ?? 60_000, `score-accepted of ${id}`);
+    if (first.type === 'score-accepted') {
+      const chunk = opts.chunk ?? Math.round(start.sampleRate / 4);
+      // Half the server's backlog limit at most: scores lag what was taken by a window in flight.
+      const ahead = Math.min(opts.aheadSeconds ?? 10, first.maxBacklogSeconds / 2) * start.sampleRate;
+      let seq = 0;
+      for (let at = 0; at < samples.length && !ended(); at += chunk) {
+        const scoredTo = () => (mine().filter((m): m is ScoreMessage => m.type === 'score').at(-1)?.end ?? 0) * start.sampleRate;
+        if (at - scoredTo() > ahead) await this.until(() => at - scoredTo() <= ahead || ended(), opts.timeoutMs ?? 60_000, 'scores to catch up');
+        this.sendChunk(id, seq++, start.sampleRate, at, samples.subarray(at, at + chunk));
+      }
+      if (!ended()) this.send({ type: 'score-end', id });
+    }
+    const end = await this.until(ended, opts.timeoutMs ?? 60_000, `the end of scoring stream ${id}`);
+    const all = mine();
+    return {
+      accepted: all.find((m): m is ScoreAcceptedMessage => m.type === 'score-accepted'),
+      scores: all.filter((m): m is ScoreMessage => m.type === 'score'),
+      end,
+    };
   }
 
   close(): Promise<void> {

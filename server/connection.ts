@@ -6,14 +6,16 @@
 import { readFile } from 'node:fs/promises';
 import type { RawData, WebSocket } from 'ws';
 import {
-  ProtocolError, encodeMessage, parseClientMessage,
-  type ClientMessage, type ErrorCode, type HelloMessage, type Limits, type ServerMessage, type StartMessage,
+  ProtocolError, decodeAudioFrame, encodeMessage, isAudioFrame, parseClientMessage,
+  type AudioFrame, type ClientMessage, type ErrorCode, type HelloMessage, type Limits, type ScoreStartMessage, type ServerMessage, type StartMessage,
 } from '../src/stream/protocol.js';
 import type { SampleCatalog } from './samples.js';
 import type { Scheduler, StreamHandle, StreamSink } from './scheduler.js';
+import type { ScoreHandle, ScoreStreams } from './score-streams.js';
 
 export interface ConnectionContext {
   scheduler: Scheduler;
+  scores: ScoreStreams;
   samples: SampleCatalog;
   limits: Limits;
   hello: HelloMessage;
@@ -36,6 +38,11 @@ interface PendingUpload {
 export class Connection {
   private authed: boolean;
   private readonly streams = new Map<number, StreamHandle>();
+  private readonly scoring = new Map<number, ScoreHandle>();
+  /** Scoring streams that failed: their in-flight chunks are dropped without an error each. */
+  private readonly failedScoring = new Set<number>();
+  private chunkTokens: number;
+  private lastChunkRefill = performance.now();
   private pending: PendingUpload | null = null;
   private tokens: number;
   private lastRefill = performance.now();
@@ -47,6 +54,7 @@ export class Connection {
   constructor(private readonly ws: WebSocket, private readonly ctx: ConnectionContext) {
     this.authed = ctx.authenticated || ctx.token === undefined;
     this.tokens = 2 * ctx.limits.maxMessagesPerSecond;
+    this.chunkTokens = 2 * ctx.limits.maxScoreChunksPerSecond;
     const sock = ws;
     this.sink = {
       get bufferedAmount() {
@@ -137,7 +145,8 @@ export class Connection {
       if (p.start) this.error('upload_mismatch', `expected the ${p.kind} upload (${p.bytes} bytes) as a binary message right after "start"`, p.start.id);
       // …and handle this text message normally.
     } else if (isBinary) {
-      return this.error('unexpected_binary', 'binary message without an announced upload ("start" with source kind wav or npy)');
+      if (isAudioFrame(bytes)) return this.onScoreChunk(bytes);
+      return this.error('unexpected_binary', 'binary message that is neither an announced upload ("start" with source kind wav or npy) nor a scoring chunk (an audio frame after "score-start")');
     }
     if (!this.rateOk()) return this.error('rate_limited', `more than ${this.ctx.limits.maxMessagesPerSecond} messages per second`);
     if (bytes.length > this.ctx.limits.maxMessageBytes) return this.error('too_large', 'message too large');
@@ -156,13 +165,74 @@ export class Connection {
       case 'auth':
         return; // already authenticated (e.g. by the query parameter): harmless
       case 'cancel': {
-        const h = this.streams.get(msg.id);
+        const h = this.streams.get(msg.id) ?? this.scoring.get(msg.id);
         if (!h) return this.error('unknown_stream', `no running stream ${msg.id}`, msg.id);
         return h.cancel('client');
       }
       case 'start':
         return this.onStart(msg);
+      case 'score-start':
+        return this.onScoreStart(msg);
+      case 'score-end': {
+        const h = this.scoring.get(msg.id);
+        if (!h) return this.error('unknown_stream', `no running scoring stream ${msg.id}`, msg.id);
+        return h.end();
+      }
     }
+  }
+
+  private running(id: number): boolean {
+    return this.streams.has(id) || this.scoring.has(id);
+  }
+
+  private onScoreStart(msg: ScoreStartMessage): void {
+    if (this.running(msg.id)) return this.error('duplicate_id', `stream ${msg.id} is already running on this connection`, msg.id);
+    if (this.streams.size + this.scoring.size >= this.ctx.limits.maxStreamsPerConnection) {
+      return this.error('too_many_streams', `at most ${this.ctx.limits.maxStreamsPerConnection} streams at once per connection`, msg.id);
+    }
+    this.failedScoring.delete(msg.id);
+    const opened = this.ctx.scores.open({
+      id: msg.id, sink: this.sink, inputRate: msg.sampleRate, score: msg.score,
+      onEnd: (outcome) => {
+        if (this.scoring.get(msg.id) !== handle) return;
+        this.scoring.delete(msg.id);
+        if (outcome === 'failed') {
+          if (this.failedScoring.size >= 64) this.failedScoring.clear();
+          this.failedScoring.add(msg.id);
+        }
+      },
+    });
+    if (opened.status === 'busy') return this.send({ type: 'busy', id: msg.id, retryAfterMs: opened.retryAfterMs, message: opened.message });
+    if (opened.status === 'refused') return this.error(opened.code, opened.message, msg.id);
+    const handle = opened.handle;
+    this.scoring.set(msg.id, handle);
+  }
+
+  /** A binary audio frame from the client: the next chunk of one of its scoring streams. */
+  private onScoreChunk(bytes: Uint8Array): void {
+    let f: AudioFrame;
+    try {
+      f = decodeAudioFrame(bytes);
+    } catch (e) {
+      return this.error('bad_audio', `bad scoring chunk: ${(e as Error).message}`);
+    }
+    const h = this.scoring.get(f.streamId);
+    if (!h) {
+      if (this.failedScoring.has(f.streamId)) return; // its error was sent once already
+      return this.error('unknown_stream', `no running scoring stream ${f.streamId}; send "score-start" first`, f.streamId);
+    }
+    if (!this.chunkRateOk()) return h.fail('rate_limited', `more than ${this.ctx.limits.maxScoreChunksPerSecond} scoring chunks per second`);
+    h.push(f);
+  }
+
+  private chunkRateOk(): boolean {
+    const now = performance.now();
+    const rate = this.ctx.limits.maxScoreChunksPerSecond;
+    this.chunkTokens = Math.min(2 * rate, this.chunkTokens + ((now - this.lastChunkRefill) / 1000) * rate);
+    this.lastChunkRefill = now;
+    if (this.chunkTokens < 1) return false;
+    this.chunkTokens -= 1;
+    return true;
   }
 
   /** A refused `start` that announced an upload: the client sends it anyway; read and drop it. */
@@ -191,8 +261,8 @@ export class Connection {
       if (upload) this.awaitUpload(null, upload.kind, upload.bytes);
       this.error(code, message, msg.id);
     };
-    if (this.streams.has(msg.id)) return refuse('duplicate_id', `stream ${msg.id} is already running on this connection`);
-    if (this.streams.size >= this.ctx.limits.maxStreamsPerConnection) {
+    if (this.running(msg.id)) return refuse('duplicate_id', `stream ${msg.id} is already running on this connection`);
+    if (this.streams.size + this.scoring.size >= this.ctx.limits.maxStreamsPerConnection) {
       return refuse('too_many_streams', `at most ${this.ctx.limits.maxStreamsPerConnection} streams at once per connection`);
     }
     if (upload) {
@@ -218,8 +288,8 @@ export class Connection {
   }
 
   private begin(msg: StartMessage, kind: 'wav' | 'npy', bytes: Uint8Array): void {
-    if (this.streams.has(msg.id)) return this.error('duplicate_id', `stream ${msg.id} is already running on this connection`, msg.id);
-    if (this.streams.size >= this.ctx.limits.maxStreamsPerConnection) return this.error('too_many_streams', `at most ${this.ctx.limits.maxStreamsPerConnection} streams at once per connection`, msg.id);
+    if (this.running(msg.id)) return this.error('duplicate_id', `stream ${msg.id} is already running on this connection`, msg.id);
+    if (this.streams.size + this.scoring.size >= this.ctx.limits.maxStreamsPerConnection) return this.error('too_many_streams', `at most ${this.ctx.limits.maxStreamsPerConnection} streams at once per connection`, msg.id);
     const a = this.ctx.scheduler.submit({
       id: msg.id, sink: this.sink, kind, bytes,
       sigma: msg.sigma ?? 0.6, denoise: msg.denoise ?? 0, seed: msg.seed ?? Math.floor(Math.random() * 0x100000000),
@@ -239,6 +309,8 @@ export class Connection {
     if (this.pending) clearTimeout(this.pending.timer);
     for (const h of [...this.streams.values()]) h.cancel('closed');
     this.streams.clear();
+    for (const h of [...this.scoring.values()]) h.cancel('closed');
+    this.scoring.clear();
   }
 }
 

@@ -17,6 +17,7 @@ import { Connection } from './connection.js';
 import { WorkerPool } from './pool.js';
 import { loadSamples } from './samples.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
+import { ScoreStreams, availableScores } from './score-streams.js';
 import { serveStatic, type StaticRoot } from './static.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -51,6 +52,10 @@ export interface ServerOptions {
   chunkFrames?: number;
   /** WebSocket connections at once (default 64); more get HTTP 503 at the upgrade. */
   maxConnections?: number;
+  /** Anomaly calibration for scoring streams (default: the model's anomaly-calibration.json, if any). */
+  calibration?: string;
+  /** Scoring streams at once, server-wide (default 4 per worker). */
+  maxScoreStreams?: number;
 }
 
 export interface RunningServer {
@@ -60,7 +65,9 @@ export interface RunningServer {
   model: ModelInfo;
   workers: number;
   backend: string;
-  stats(): SchedulerStats & { connections: number };
+  stats(): SchedulerStats & { connections: number; scoring: number };
+  /** Whether scoring streams have a calibration (thresholds, typicality and feature scores). */
+  calibrated: boolean;
   close(): Promise<void>;
 }
 
@@ -94,8 +101,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const workers = Math.max(1, opts.workers ?? availableParallelism());
   const cfgJson = JSON.parse(await readFile(resolve(opts.modelDir, 'config.json'), 'utf8')) as { source?: string };
-  const pool = await WorkerPool.start(workers, { modelDir: resolve(opts.modelDir), backend: opts.backend ?? 'wasm' });
+  const pool = await WorkerPool.start(workers, { modelDir: resolve(opts.modelDir), backend: opts.backend ?? 'wasm', ...(opts.calibration ? { calibrationPath: resolve(opts.calibration) } : {}) });
   const info = pool.info!;
+  if (info.calibrationWarning) process.stderr.write(`flowvox: ${info.calibrationWarning}\n`);
   const geom = info.geometry;
   const ctxFrames = contextFrames(geom);
   const chunking = opts.chunkFrames ? { chunkFrames: opts.chunkFrames, firstChunkFrames: opts.chunkFrames } : defaultChunking(ctxFrames, limits.maxChunkFrames);
@@ -106,6 +114,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     defaultChunkFrames: chunking.chunkFrames, firstChunkFrames: chunking.firstChunkFrames,
     highWaterMark: hwm, lowWaterMark: hwm / 2,
   });
+  const scores = new ScoreStreams(pool, {
+    geometry: { sampleRate: info.mel.sampleRate, melHop: geom.hop, nGroup: info.waveglow.n_group, nFft: info.mel.nFft },
+    calibration: info.calibration, limits, maxStreams: opts.maxScoreStreams ?? 4 * workers,
+    highWaterMark: hwm, lowWaterMark: hwm / 2, pump: () => scheduler.pump(),
+  });
+  scheduler.addSource(scores);
   const samples = await loadSamples(opts.audioDir ?? resolve(REPO, 'audio'));
   const model: ModelInfo = {
     name: opts.modelName ?? basename(resolve(opts.modelDir)),
@@ -119,6 +133,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const hello: HelloMessage = {
     type: 'hello', version: PROTOCOL_VERSION, sampleRate: info.mel.sampleRate, hop: geom.hop, model,
     samples: samples.samples, limits, defaultChunkFrames: chunking.chunkFrames, workers,
+    anomaly: {
+      calibrated: info.calibration !== null, scores: availableScores(info.calibration), defaultScore: info.calibration?.defaultScore ?? 'lr',
+      segment: info.calibration?.segment ?? 0.5, hop: info.calibration?.hop ?? 0.25,
+    },
   };
   const roots: StaticRoot[] = [
     { prefix: '/audio/', dir: opts.audioDir ?? resolve(REPO, 'audio') },
@@ -129,7 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const http = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/api/status') {
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify({ model, workers, ...scheduler.stats(), connections: connections.size }));
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify({ model, workers, ...scheduler.stats(), connections: connections.size, scoring: scores.active }));
       return;
     }
     if ((path === '/' || path === '/index.html') && !existsSync(resolve(roots[1]!.dir, 'index.html'))) {
@@ -151,7 +169,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const given = url.searchParams.get('token');
     if (opts.token !== undefined && given !== null && given !== opts.token) return reject(socket, 401, 'wrong token');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, { scheduler, samples, limits, hello, token: opts.token, authenticated: opts.token === undefined || given === opts.token });
+      const conn = new Connection(ws, { scheduler, scores, samples, limits, hello, token: opts.token, authenticated: opts.token === undefined || given === opts.token });
       connections.add(conn);
       ws.on('close', () => connections.delete(conn));
     });
@@ -172,9 +190,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     model,
     workers,
     backend: info.backend,
-    stats: () => ({ ...scheduler.stats(), connections: connections.size }),
+    stats: () => ({ ...scheduler.stats(), connections: connections.size, scoring: scores.active }),
+    calibrated: info.calibration !== null,
     async close() {
       scheduler.shutdown();
+      scores.shutdown();
       for (const c of wss.clients) c.close(1001, 'server shutting down');
       const closed = new Promise<void>((ok) => http.close(() => ok()));
       http.closeAllConnections();

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ChunkResult, JobFailed, PreparedResult, WorkerInit, WorkerJob, WorkerReady, WorkerReply } from './worker-protocol.js';
+import type { ChunkResult, JobFailed, PreparedResult, ScoredResult, WorkerInit, WorkerJob, WorkerReady, WorkerReply } from './worker-protocol.js';
 
 /**
  * The worker entry is TypeScript. Loader hooks are per thread, and a worker's `--import tsx`
@@ -21,7 +21,7 @@ const WORKER_URL = new URL('./synth-worker.ts', import.meta.url).href;
 const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })
   .catch((e) => require('node:worker_threads').parentPort.postMessage({ type: 'fatal', message: String(e && e.stack || e) }));`;
 
-type Result = PreparedResult | ChunkResult | JobFailed;
+export type Result = PreparedResult | ChunkResult | ScoredResult | JobFailed;
 
 interface Slot {
   worker: Worker;
@@ -100,7 +100,7 @@ export class WorkerPool {
    * Runs a job on an idle worker; returns null if none is idle. The typed arrays in `transfer`
    * move to the worker.
    */
-  run(job: Omit<PrepareJobIn, 'job'> | Omit<ChunkJobIn, 'job'>, transfer: ArrayBuffer[] = []): Promise<Result> | null {
+  run(job: Omit<PrepareJobIn, 'job'> | Omit<ChunkJobIn, 'job'> | Omit<ScoreJobIn, 'job'>, transfer: ArrayBuffer[] = []): Promise<Result> | null {
     const slot = this.slots.find((s) => !s.busy);
     if (!slot || this.closed) return null;
     const id = this.nextJob++;
@@ -130,3 +130,4 @@ function tsxEsmApi(): string {
 
 type PrepareJobIn = Extract<WorkerJob, { type: 'prepare' }>;
 type ChunkJobIn = Extract<WorkerJob, { type: 'chunk' }>;
+type ScoreJobIn = Extract<WorkerJob, { type: 'score' }>;

@@ -92,8 +92,15 @@ export interface StreamHandle {
   cancel(reason: 'client' | 'server' | 'closed'): void;
 }
 
+/** Another kind of work sharing the pool (scoring streams): dispatches one job if it has one ready. */
+export interface JobSource {
+  dispatchOne(): boolean;
+}
+
 export class Scheduler {
   private readonly streams: Stream[] = []; // admission order
+  private readonly sources: JobSource[] = [];
+  private turn = 0;
   private seq = 0;
   private msPerPosition = 0; // EMA of worker ms per latent position, for retryAfterMs
   private poll: ReturnType<typeof setInterval> | null = null;
@@ -207,26 +214,44 @@ export class Scheduler {
     this.poll.unref?.();
   }
 
-  /** Hands jobs to idle workers: uploads to prepare first, then chunks of the active streams, the least-served first. */
-  private pump(): void {
+  /** Adds another source of jobs; pump() takes turns between it and the synthesis chunks. */
+  addSource(src: JobSource): void {
+    this.sources.push(src);
+  }
+
+  /**
+   * Hands jobs to idle workers: uploads to prepare first, then, taking turns so neither starves
+   * the other, chunks of the active streams (the least-served first) and the other sources' jobs.
+   */
+  pump(): void {
     while (this.pool.idle > 0) {
       const prep = this.streams.find((s) => s.state === 'preparing' && !s.prepareDispatched);
       if (prep) {
         this.dispatchPrepare(prep);
         continue;
       }
-      const maxInflight = this.pool.size;
-      const maxAhead = this.pool.size + 1;
-      let pick: Stream | null = null;
-      for (const s of this.streams) {
-        if (s.state !== 'ready' || !this.isActive(s)) continue;
-        if (s.nextDispatch >= s.plan.length || s.inflight >= maxInflight || s.nextDispatch - s.nextSend >= maxAhead) continue;
-        if (this.overHighWater(s)) continue;
-        if (!pick || s.inflight < pick.inflight) pick = s;
-      }
-      if (!pick) return;
-      this.dispatchChunk(pick);
+      const order = [() => this.dispatchNextChunk(), ...this.sources.map((src) => () => src.dispatchOne())];
+      const first = this.turn++ % order.length;
+      let any = false;
+      for (let k = 0; k < order.length && !any; k++) any = order[(first + k) % order.length]!();
+      if (!any) return;
     }
+  }
+
+  /** Dispatches the next chunk of the least-served active stream; false when none can go. */
+  private dispatchNextChunk(): boolean {
+    const maxInflight = this.pool.size;
+    const maxAhead = this.pool.size + 1;
+    let pick: Stream | null = null;
+    for (const s of this.streams) {
+      if (s.state !== 'ready' || !this.isActive(s)) continue;
+      if (s.nextDispatch >= s.plan.length || s.inflight >= maxInflight || s.nextDispatch - s.nextSend >= maxAhead) continue;
+      if (this.overHighWater(s)) continue;
+      if (!pick || s.inflight < pick.inflight) pick = s;
+    }
+    if (!pick) return false;
+    this.dispatchChunk(pick);
+    return true;
   }
 
   private dispatchPrepare(s: Stream): void {

@@ -3,7 +3,11 @@
  * run one at a time; a chunk is one parallel pass over its positions (src/stream/chunk-synth.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { FeatureFlow } from '../src/anomaly/features-flow.js';
+import type { Calibration } from '../src/anomaly/scorer.js';
+import { scoreWindow } from '../src/anomaly/stream-scorer.js';
 import { initBackend } from '../src/backend/index.js';
+import { loadCalibration } from '../src/cli/anomaly-io.js';
 import { logMelSpectrogram } from '../src/dsp/mel.js';
 import { melFromNpy } from '../src/dsp/npy.js';
 import { loadModelDir } from '../src/io/model-dir.js';
@@ -12,7 +16,7 @@ import { synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
 import { geometryOf } from '../src/stream/planner.js';
 import type { ErrorCode } from '../src/stream/protocol.js';
 import { Denoiser } from '../src/vocoder/denoiser.js';
-import type { WorkerInit, WorkerJob, WorkerReply } from './worker-protocol.js';
+import type { CalibrationInfo, WorkerInit, WorkerJob, WorkerReply } from './worker-protocol.js';
 
 const port = parentPort!;
 const post = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
@@ -26,11 +30,27 @@ class JobError extends Error {
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const { backend } = await initBackend(init.backend ?? 'wasm');
-  const { model, config } = await loadModelDir(init.modelDir);
+  const loaded = await loadModelDir(init.modelDir);
+  const { model, config } = loaded;
   const geometry = geometryOf(model);
   let denoiser: Denoiser | null = null;
+  // An explicit calibration that does not load stops the server; the model's own file only warns.
+  let calibration: Calibration | undefined;
+  let calibrationWarning: string | null = null;
+  try {
+    calibration = await loadCalibration(loaded, init.calibrationPath);
+  } catch (e) {
+    if (init.calibrationPath !== undefined) throw e;
+    calibrationWarning = `${(e as Error).message}; scoring without a calibration`;
+  }
+  const featureFlow = calibration?.featureFlow ? FeatureFlow.fromJSON(calibration.featureFlow) : undefined;
+  let info: CalibrationInfo | null = null;
+  if (calibration) {
+    const { featureFlow: ff, ...rest } = calibration;
+    info = { ...rest, hasFeatureFlow: ff !== undefined };
+  }
 
-  post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null });
+  post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null, calibration: info, calibrationWarning });
 
   port.on('message', (job: WorkerJob) => {
     const t0 = performance.now();
@@ -59,6 +79,9 @@ async function main(): Promise<void> {
         if (mel.frames > job.maxFrames) throw new JobError('too_large', `mel of ${mel.frames} frames is over the limit of ${job.maxFrames}`);
         const z = utteranceLatent(model, mel.frames, job.sigma, job.seed);
         post({ type: 'prepared', job: job.job, mel: mel.data, frames: mel.frames, z, ms: performance.now() - t0 }, [mel.data.buffer as ArrayBuffer, z.buffer as ArrayBuffer]);
+      } else if (job.type === 'score') {
+        const scores = scoreWindow(model, config.mel, job.window, { calibration, featureFlow: job.features ? featureFlow : undefined });
+        post({ type: 'scored', job: job.job, scores, ms: performance.now() - t0 });
       } else {
         if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
         const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, job.denoise > 0 ? { denoiser: denoiser!, strength: job.denoise } : undefined);

@@ -1,4 +1,6 @@
 /** Messages between the server's main thread and its synthesis workers (internal, not on the wire). */
+import type { Calibration, SegmentScores } from '../src/anomaly/scorer.js';
+import type { ScoreWindow } from '../src/anomaly/stream-scorer.js';
 import type { MelConfig } from '../src/dsp/mel.js';
 import type { Chunk, ModelGeometry } from '../src/stream/planner.js';
 import type { WaveGlowConfig } from '../src/vocoder/waveglow.js';
@@ -8,7 +10,12 @@ export interface WorkerInit {
   modelDir: string;
   /** tfjs backend for the worker ('wasm' by default: one thread per worker). */
   backend?: string;
+  /** Anomaly calibration file (default: the model's anomaly-calibration.json when it ships one). */
+  calibrationPath?: string;
 }
+
+/** The calibration as the main thread needs it (the feature flow's weights stay in the workers). */
+export type CalibrationInfo = Omit<Calibration, 'featureFlow'> & { hasFeatureFlow: boolean };
 
 export interface WorkerReady {
   type: 'ready';
@@ -17,6 +24,9 @@ export interface WorkerReady {
   waveglow: WaveGlowConfig;
   mel: MelConfig;
   source: string | null;
+  calibration: CalibrationInfo | null;
+  /** Why the model's own calibration file was not used (it did not fit, or did not parse). */
+  calibrationWarning: string | null;
 }
 
 /** Turn an upload (or a sample's file) into a validated mel and the whole-utterance latent. */
@@ -41,7 +51,23 @@ export interface ChunkJob {
   denoise: number;
 }
 
-export type WorkerJob = PrepareJob | ChunkJob;
+/** Score one window of a scoring stream (stateless: the stream's state stays on the main thread). */
+export interface ScoreJob {
+  type: 'score';
+  job: number;
+  window: ScoreWindow;
+  /** Compute the feature-flow score (the calibration has one). */
+  features: boolean;
+}
+
+export type WorkerJob = PrepareJob | ChunkJob | ScoreJob;
+
+export interface ScoredResult {
+  type: 'scored';
+  job: number;
+  scores: SegmentScores[];
+  ms: number;
+}
 
 export interface PreparedResult {
   type: 'prepared';
@@ -66,4 +92,4 @@ export interface JobFailed {
   message: string;
 }
 
-export type WorkerReply = WorkerReady | PreparedResult | ChunkResult | JobFailed | { type: 'fatal'; message: string };
+export type WorkerReply = WorkerReady | PreparedResult | ChunkResult | ScoredResult | JobFailed | { type: 'fatal'; message: string };

@@ -5,11 +5,9 @@
  * docs/player.png. Skipped (saying why) only where /usr/bin/chromium is absent.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { ensureClientBuilt } from '../src/cli/build-client.js';
@@ -18,6 +16,7 @@ import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { startServer } from './helpers/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -44,35 +43,6 @@ function testSignal(sr = 22050, seconds = 1.6): Float32Array {
   return x;
 }
 
-/** Starts `flowvox serve … --port 0 --json` and resolves with its http URL (from the JSON line). */
-async function startServer(modelDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/flowvox.mjs'), 'serve', '--model', modelDir, '--host', '127.0.0.1', '--port', '0', '--json', ...extra], {
-    cwd: ROOT,
-    env: { ...process.env, FLOWVOX_BACKEND: process.env.FLOWVOX_BACKEND ?? 'wasm' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not report its URL within 60 s:\n${log}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      log += line + '\n';
-      if (!line.startsWith('{')) return;
-      try {
-        const j = JSON.parse(line) as { url?: string; port?: number; host?: string };
-        const u = j.url ?? (j.port ? `http://${j.host ?? '127.0.0.1'}:${j.port}/` : undefined);
-        if (u) {
-          clearTimeout(timer);
-          resolve(u.replace(/^ws/, 'http'));
-        }
-      } catch {
-        /* not the JSON line */
-      }
-    });
-  });
-  return { child, url, log: () => log };
-}
 
 describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'flowvox-e2e-'));

@@ -3,12 +3,11 @@
  * the whole-utterance synthesis (WAV upload and mel upload), and failures read clearly.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { logMelSpectrogram, type MelSpectrogram } from '../src/dsp/mel.js';
@@ -17,6 +16,7 @@ import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { startServer } from './helpers/serve.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'bin/flowvox.mjs');
@@ -31,28 +31,6 @@ function chirp(sr = 22050, seconds = 1.3): Float32Array {
   return x;
 }
 
-async function startServer(modelDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--model', modelDir, '--host', '127.0.0.1', '--port', '0', '--json'], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not report its URL within 60 s:\n${log}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const j = JSON.parse(line) as { url?: string; port?: number; host?: string };
-        const u = j.url ?? (j.port ? `http://${j.host ?? '127.0.0.1'}:${j.port}/` : undefined);
-        if (u) {
-          clearTimeout(timer);
-          resolve(u);
-        }
-      } catch {
-        /* not the JSON line */
-      }
-    });
-  });
-  return { child, url };
-}
 
 function play(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -74,7 +52,7 @@ function wavError(wav: Uint8Array, ref: Float32Array): number {
 describe('flowvox play', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'flowvox-play-'));
   const modelDir = join(tmp, 'model');
-  let server: { child: ChildProcess; url: string } | null = null;
+  let server: Awaited<ReturnType<typeof startServer>> | null = null;
   let model: WaveGlow;
   let mel: MelSpectrogram;
   const wavPath = join(tmp, 'in.wav');

@@ -21,6 +21,7 @@ import type { ErrorMessage, ServerMessage } from '../src/stream/protocol.js';
 import { gaussian, mulberry32 } from '../src/util/random.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../src/vocoder/waveglow.js';
+import { randomizeCouplings } from './helpers/random-waveglow.js';
 
 const TOKEN = 'sesame';
 const TMP = mkdtempSync(join(tmpdir(), 'flowvox-server-'));
@@ -29,22 +30,6 @@ let server: RunningServer; // tiny model, token required
 let cheap: RunningServer; // frames-mode model, no token
 const nMel = 80;
 
-function randomize(model: WaveGlow, seed: number): void {
-  const randn = gaussian(mulberry32(seed));
-  const values = new Map<string, tf.Tensor>();
-  for (const [name, v] of model.namedParameters()) {
-    if (!name.includes('.net.')) {
-      values.set(name, v.clone());
-      continue;
-    }
-    const fanIn = v.shape.length === 3 ? v.shape[0]! * v.shape[1]! : v.shape.length === 2 ? v.shape[0]! : 16;
-    const cols = v.shape[v.shape.length - 1]!;
-    const end = name.includes('.end.');
-    values.set(name, tf.tensor(Float32Array.from({ length: v.size }, (_, i) => (randn() * (end && i % cols >= cols / 2 ? 0.05 : 1)) / Math.sqrt(fanIn)), v.shape));
-  }
-  model.loadParameters(values);
-  tf.dispose([...values.values()]);
-}
 
 const melData = (frames: number, seed: number) => {
   const r = gaussian(mulberry32(seed));
@@ -71,7 +56,7 @@ const SAMPLE_MEL = melData(SAMPLE_FRAMES, 1);
 beforeAll(async () => {
   await initBackend('wasm');
   tiny = new WaveGlow(preset('tiny'), 1);
-  randomize(tiny, 2);
+  randomizeCouplings(tiny, 2);
   await saveModelDir(join(TMP, 'tiny'), tiny, { source: 'test: tiny random' });
   const cheapCfg: WaveGlowConfig = {
     n_mel_channels: 80, n_flows: 2, n_group: 256, n_early_every: 4, n_early_size: 0,

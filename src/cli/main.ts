@@ -23,6 +23,10 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   evaluate: () => import('./commands/evaluate.js'),
   card: () => import('./commands/card.js'),
   'export-samples': () => import('./commands/export-samples.js'),
+  score: () => import('./commands/score.js'),
+  calibrate: () => import('./commands/calibrate.js'),
+  detect: () => import('./commands/detect.js'),
+  'anomaly-eval': () => import('./commands/anomaly-eval.js'),
 };
 
 function usage(): string {

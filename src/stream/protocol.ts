@@ -15,12 +15,13 @@
  *   - The server then sends `hello` (model, sample rate, the bundled samples, the limits).
  *
  * Control messages are JSON text frames, each an object with a `type` field.
- *   client → server: start, cancel, ping, auth
- *   server → client: hello, accepted, done, cancelled, error, busy, pong
+ *   client → server: start, cancel, ping, auth, score-start, score-end
+ *   server → client: hello, accepted, done, cancelled, error, busy, pong, score-accepted, score, score-done
  *
  * Uploads: a `start` whose source is {kind:'wav'|'npy', bytes: N} must be followed immediately by
  * ONE binary message of exactly N bytes holding the file (N ≤ limits.maxUploadBytes). No other
- * message may come in between; a binary message at any other time is an error ('unexpected_binary').
+ * message may come in between; any other binary message must be a scoring chunk (below), else it is
+ * an error ('unexpected_binary').
  * If the server refuses such a start (`error`/`busy`), it still reads and drops the upload that
  * follows. Binary rather than base64: no 33 % inflation and no giant JSON strings to parse.
  *
@@ -47,6 +48,26 @@
  * Frames of one stream arrive in order and tile [0, totalSamples) without gaps or overlaps; the
  * concatenation equals whole-utterance synthesis with the same seed (seamless chunking). After the
  * last frame the server sends `done` (or `cancelled` / `error` with the stream id).
+ *
+ * Scoring streams (live anomaly detection by likelihood, src/anomaly/stream-scorer.ts): the same
+ * socket carries audio the other way.
+ *   client: `score-start` {id, sampleRate, score?}
+ *   server: `score-accepted` {id, segment, hop, scoreName, threshold|null, …} (or `error`/`busy`)
+ *   client: binary chunks in the audio frame format above (streamId = the id, seq 0, 1, 2, …,
+ *           sampleRate = score-start's, sampleOffset = input samples sent before this chunk mod
+ *           2^32, at most limits.maxScoreChunkSamples samples, finite values), then `score-end`
+ *           {id} (or the `last` flag on the final chunk)
+ *   server: one `score` {id, index, start, end, score, scores, flagged} per segment, in order, as
+ *           soon as the audio it needs (the segment plus ~23 ms of context) is in; after the end,
+ *           the tail segments, then `score-done`.
+ * Segments and scores equal `flowvox score` on the whole recording (segments planned the same,
+ * scores bit-identical; input at another rate is resampled on the server as it arrives).
+ * A stream may run forever (a microphone): the server keeps only the audio the next segments
+ * need. If audio arrives faster than it is scored and more than limits.maxScoreBacklogSeconds
+ * wait, the stream fails with 'overrun' (file senders: keep at most a few seconds unscored).
+ * `cancel` {id} stops a scoring stream too. Any bad chunk (NaN/Inf, wrong rate, a gap or repeat in
+ * seq/sampleOffset, over the size limit) ends its stream with an `error` ('bad_audio' or
+ * 'too_large') naming the id; later chunks of that id are dropped silently.
  *
  * Close codes used by the server: 1008 policy (unauthorized), 1009 message too big (over
  * limits.maxMessageBytes, enforced by the WebSocket layer), 1001 server shutting down.
@@ -76,7 +97,21 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxChunkFrames: 1024,
   maxStreamsPerConnection: 2,
   maxMessagesPerSecond: 20,
+  maxScoreChunkSamples: 96_000,
+  maxScoreBacklogSeconds: 30,
+  maxScoreChunksPerSecond: 100,
 });
+
+/** Input rates a scoring stream may use (Hz); other rates than the model's are resampled. */
+export const MIN_SCORE_RATE = 8000;
+export const MAX_SCORE_RATE = 192_000;
+
+/**
+ * Scores a scoring stream can report (higher = more anomalous; see src/anomaly/scorer.ts). Kept
+ * here as plain strings so the page bundle does not pull in the scorer; a test checks they agree.
+ */
+export const SCORE_NAMES = ['lr', 'nll', 'typicality', 'complexity', 'features', 'combined'] as const;
+export type ScoreName = (typeof SCORE_NAMES)[number];
 
 export interface Limits {
   /** WebSocket maxPayload: larger messages close the socket with 1009. */
@@ -91,6 +126,12 @@ export interface Limits {
   maxStreamsPerConnection: number;
   /** Control messages per second per connection (averaged over a short burst window). */
   maxMessagesPerSecond: number;
+  /** Largest scoring chunk (samples at its own rate). */
+  maxScoreChunkSamples: number;
+  /** Audio that may wait to be scored before a scoring stream fails with 'overrun' (seconds). */
+  maxScoreBacklogSeconds: number;
+  /** Scoring chunks per second per connection (a burst of twice this is allowed). */
+  maxScoreChunksPerSecond: number;
 }
 
 // ───────────────────────────── client → server ─────────────────────────────
@@ -136,7 +177,24 @@ export interface AuthMessage {
   token: string;
 }
 
-export type ClientMessage = StartMessage | CancelMessage | PingMessage | AuthMessage;
+/** Opens a scoring stream; binary chunks and `score-end` follow. */
+export interface ScoreStartMessage {
+  type: 'score-start';
+  /** Client-chosen stream id, unique among this connection's running streams (of either kind). */
+  id: number;
+  /** Rate of the chunks that follow (integer Hz in [MIN_SCORE_RATE, MAX_SCORE_RATE]). */
+  sampleRate: number;
+  /** The score that decides `flagged` (default: the calibration's default, else 'lr'). */
+  score?: ScoreName;
+}
+
+/** No more chunks: the server scores the tail segments and answers `score-done`. */
+export interface ScoreEndMessage {
+  type: 'score-end';
+  id: number;
+}
+
+export type ClientMessage = StartMessage | CancelMessage | PingMessage | AuthMessage | ScoreStartMessage | ScoreEndMessage;
 
 // ───────────────────────────── server → client ─────────────────────────────
 
@@ -175,6 +233,16 @@ export interface HelloMessage {
   /** chunkFrames used when `start` gives none. */
   defaultChunkFrames: number;
   workers: number;
+  /** What scoring streams offer here (absent from servers without them). */
+  anomaly?: {
+    /** A calibration is loaded: thresholds (so `flagged`) and the typicality/feature scores. */
+    calibrated: boolean;
+    scores: ScoreName[];
+    defaultScore: ScoreName;
+    /** Segment and hop in seconds, before snapping to the frame grid. */
+    segment: number;
+    hop: number;
+  };
 }
 
 /** A mel for display: `columns` × `bands`, row-major (column c = frames ⌊c·frames/columns⌋ …). */
@@ -236,6 +304,51 @@ export interface CancelledMessage {
   reason: 'client' | 'server';
 }
 
+export interface ScoreAcceptedMessage {
+  type: 'score-accepted';
+  id: number;
+  /** The chunks' rate, and the model's (chunks are resampled when they differ). */
+  inputRate: number;
+  sampleRate: number;
+  /** Segment length and hop as scored (seconds, snapped to the model's frame grid). */
+  segment: number;
+  hop: number;
+  scoreName: ScoreName;
+  /** Segments scoring above this are flagged; null without a calibration. */
+  threshold: number | null;
+  /** The server has a calibration for this model (typicality scores, thresholds). */
+  calibrated: boolean;
+  /** The scores each `score` message carries. */
+  scores: ScoreName[];
+  /** Unscored audio allowed before 'overrun' (seconds). */
+  maxBacklogSeconds: number;
+}
+
+/** One segment's scores (segments arrive in order; they overlap when hop < segment). */
+export interface ScoreMessage {
+  type: 'score';
+  id: number;
+  /** 0, 1, 2, … */
+  index: number;
+  /** Seconds from the stream's first sample. */
+  start: number;
+  end: number;
+  /** The value of `scoreName`. */
+  score: number;
+  scores: Partial<Record<ScoreName, number>>;
+  /** score > threshold (false without a threshold). */
+  flagged: boolean;
+}
+
+export interface ScoreDoneMessage {
+  type: 'score-done';
+  id: number;
+  segments: number;
+  flagged: number;
+  /** Audio seconds received (at the model rate). */
+  seconds: number;
+}
+
 export type ErrorCode =
   | 'bad_json' // not JSON, or not an object
   | 'unknown_type' // `type` missing or not a known message
@@ -252,6 +365,8 @@ export type ErrorCode =
   | 'too_many_streams' // over limits.maxStreamsPerConnection
   | 'rate_limited' // over limits.maxMessagesPerSecond
   | 'unauthorized'
+  | 'bad_audio' // a scoring chunk with NaN/Inf, another rate, a gap or repeat, or too short a stream
+  | 'overrun' // a scoring stream's unscored audio went over limits.maxScoreBacklogSeconds
   | 'internal';
 
 export interface ErrorMessage {
@@ -277,7 +392,9 @@ export interface PongMessage {
   serverTime: number;
 }
 
-export type ServerMessage = HelloMessage | AcceptedMessage | DoneMessage | CancelledMessage | ErrorMessage | BusyMessage | PongMessage;
+export type ServerMessage =
+  | HelloMessage | AcceptedMessage | DoneMessage | CancelledMessage | ErrorMessage | BusyMessage | PongMessage
+  | ScoreAcceptedMessage | ScoreMessage | ScoreDoneMessage;
 
 // ───────────────────────────── errors and validation ─────────────────────────────
 
@@ -372,12 +489,26 @@ export function parseClientMessage(text: string, limits: Limits = DEFAULT_LIMITS
       if (typeof token !== 'string') throw new ProtocolError('bad_field', '"token" must be a string');
       return { type: 'auth', token };
     }
+    case 'score-start': {
+      const id = int(field(v, 'id'), 'id', 0, MAX_STREAM_ID);
+      const sampleRate = int(field(v, 'sampleRate', id), 'sampleRate', MIN_SCORE_RATE, MAX_SCORE_RATE, id);
+      const msg: ScoreStartMessage = { type: 'score-start', id, sampleRate };
+      if (v.score !== undefined && v.score !== null) {
+        if (typeof v.score !== 'string' || !(SCORE_NAMES as readonly string[]).includes(v.score)) {
+          throw new ProtocolError('bad_field', `"score" must be one of ${SCORE_NAMES.join(', ')}, got ${JSON.stringify(v.score)}`, id);
+        }
+        msg.score = v.score as ScoreName;
+      }
+      return msg;
+    }
+    case 'score-end':
+      return { type: 'score-end', id: int(field(v, 'id'), 'id', 0, MAX_STREAM_ID) };
     default:
-      throw new ProtocolError('unknown_type', v.type === undefined ? 'message has no "type"' : `unknown message type ${JSON.stringify(v.type)}; expected start, cancel, ping or auth`);
+      throw new ProtocolError('unknown_type', v.type === undefined ? 'message has no "type"' : `unknown message type ${JSON.stringify(v.type)}; expected start, cancel, ping, auth, score-start or score-end`);
   }
 }
 
-const SERVER_TYPES = new Set<ServerMessage['type']>(['hello', 'accepted', 'done', 'cancelled', 'error', 'busy', 'pong']);
+const SERVER_TYPES = new Set<ServerMessage['type']>(['hello', 'accepted', 'done', 'cancelled', 'error', 'busy', 'pong', 'score-accepted', 'score', 'score-done']);
 
 /**
  * Parses a server text message (for clients). Checks the envelope (JSON object, known `type`,
@@ -393,7 +524,7 @@ export function parseServerMessage(text: string): ServerMessage {
   if (!isObj(v) || typeof v.type !== 'string' || !SERVER_TYPES.has(v.type as ServerMessage['type'])) {
     throw new ProtocolError('unknown_type', `unknown server message ${JSON.stringify(isObj(v) ? v.type : v)}`);
   }
-  if (['accepted', 'done', 'cancelled', 'busy'].includes(v.type) && typeof v.id !== 'number') throw new ProtocolError('missing_field', `"${v.type}" lacks a numeric "id"`);
+  if (['accepted', 'done', 'cancelled', 'busy', 'score-accepted', 'score', 'score-done'].includes(v.type) && typeof v.id !== 'number') throw new ProtocolError('missing_field', `"${v.type}" lacks a numeric "id"`);
   return v as unknown as ServerMessage;
 }
 

@@ -11,7 +11,7 @@ import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
 import { distances, pickEvenly, selectSamples, summarize, type ClipEvaluation } from '../src/vocoder/evaluate.js';
 import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
-import { command as card } from '../src/cli/commands/card.js';
+import { command as card, curveRows } from '../src/cli/commands/card.js';
 import { command as exportSamples, type SampleIndex } from '../src/cli/commands/export-samples.js';
 
 const SR = 22050;
@@ -189,9 +189,27 @@ describe('flowvox card', () => {
     for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny']) {
       expect(md).toContain(s);
     }
+    // The learning-curve table: every validation point of this short log, the best marked.
+    expect(md).toContain('| 100 | 0.20 | -1.234 |');
+    expect(md).toContain('| 200 | 0.43 | -1.765 (best) |');
+    expect(md).toContain('scripts/publish-default-voice.sh');
     expect(readFileSync(join(out, 'train-log.csv'), 'utf8')).toBe(log);
     const png = readFileSync(join(out, 'learning-curves.png'));
     expect([...png.subarray(1, 4)].map((b) => String.fromCharCode(b)).join('')).toBe('PNG');
+  });
+});
+
+describe('card: the learning-curve table', () => {
+  it('keeps at most n points spread in time, always the first, the best and the last', () => {
+    const rows = Array.from({ length: 100 }, (_, i) => ({ step: 10 * i, hours: i / 10, trainNll: NaN, valNll: i === 37 ? -9 : -i / 100, audioPerSecond: NaN }));
+    const got = curveRows(rows, 12);
+    expect(got.length).toBeLessThanOrEqual(12);
+    expect(got.length).toBeGreaterThanOrEqual(10);
+    expect(got[0]).toBe(rows[0]);
+    expect(got.at(-1)).toBe(rows[99]);
+    expect(got).toContain(rows[37]);
+    expect(got.map((r) => r.step)).toEqual([...got.map((r) => r.step)].sort((a, b) => a - b));
+    expect(curveRows(rows.slice(0, 5), 12)).toEqual(rows.slice(0, 5));
   });
 });
 

@@ -45,6 +45,23 @@ export function parseTrainLog(csv: string): TrainLogRow[] {
   });
 }
 
+/**
+ * At most `n` validation points spread evenly in time, always with the first, the best and the last:
+ * the table the card keeps from session to session.
+ */
+export function curveRows(val: readonly TrainLogRow[], n = 12): TrainLogRow[] {
+  if (val.length <= n) return [...val];
+  const best = val.reduce((a, b) => (b.valNll < a.valNll ? b : a));
+  const t0 = val[0]!.hours;
+  const t1 = val[val.length - 1]!.hours;
+  const keep = new Set<TrainLogRow>([val[0]!, best, val[val.length - 1]!]);
+  for (let i = 1; i < n - 2; i++) {
+    const t = t0 + ((t1 - t0) * i) / (n - 2);
+    keep.add(val.reduce((a, b) => (Math.abs(b.hours - t) < Math.abs(a.hours - t) ? b : a)));
+  }
+  return val.filter((r) => keep.has(r));
+}
+
 /** Centred moving average over 2k + 1 rows (shorter at the ends): smooths without the lag of an EMA. */
 function movingAverage(xs: readonly number[], k: number): number[] {
   return xs.map((_, i) => {
@@ -293,6 +310,25 @@ export const command: Command = {
       '```sh',
       `npx flowvox synthesize --model ${o.model} --mel MEL.npy --sigma 0.6 --out out.wav`,
       '```',
+      '',
+      '## Reproduce',
+      '',
+      '```sh',
+      'npm run data:speech                                  # the corpus (≈ 90 s)',
+      'npm run train:default-voice                          # resume the run in the background (MINUTES=…)',
+      'bash scripts/save-default-voice.sh                   # stop it, keep its state in training/default-voice/',
+      'HARMONICS="…" bash scripts/publish-default-voice.sh  # float16 model, evaluation, this card, samples, calibration',
+      '```',
+      '',
+      'The weights are stored as float16 (`flowvox convert --dtype float16` of the run\'s best float32 model);',
+      'the numbers above were measured on these float16 weights. The run itself (float32 parameters, Adam',
+      'state and the 1x1 convolutions\' kept inverses) is in `training/default-voice/`, and resumes exactly.',
+      '',
+      '## Learning curve (validation NLL, nats/sample)',
+      '',
+      '| step | hours | validation NLL |',
+      '|---|---|---|',
+      ...curveRows(val).map((r) => `| ${r.step} | ${r.hours.toFixed(2)} | ${f(r.valNll, 3)}${r === best ? ' (best)' : ''} |`),
       '',
     );
     const cardPath = join(outDir, 'card.md');

@@ -17,4 +17,4 @@ fv card --run "$run" --model models/default --eval "$run/eval-test.json" --eval 
   --data data/speech --train-backend wasm --harmonics "$HARMONICS" --json | tail -1
 # The calibration's thresholds are statistics of these weights' likelihoods: redo it with them.
 fv calibrate --model models/default --normal data/speech --out models/default/anomaly-calibration.json --json | tail -1
-echo "published $run/best as models/default; append the session's row to the card's learning-curve table"
+echo "published $run/best as models/default"

@@ -12,13 +12,12 @@
  *   combined    max(complexity, features standardised on normal audio): either detector's evidence, needs a
  *               calibration with a feature flow.
  */
-import type { MelConfig } from '../dsp/mel.js';
-import { logMelSpectrogram } from '../dsp/mel.js';
+import { logMelSpectrogram, type MelConfig } from '../dsp/mel.js';
 import { mulberry32 } from '../util/random.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import { lpcNll } from './background.js';
-import { FeatureFlow, featureFrames, segmentMeans, type FeatureFlowJSON } from './features-flow.js';
-import { lcm, planSegments, type Segment } from './segments.js';
+import { FEATURE_HOP, FeatureFlow, featureFrames, segmentMeans, type FeatureFlowJSON } from './features-flow.js';
+import { lcm, mergeIntervals, planSegments, type Segment } from './segments.js';
 import { segmentNll } from './vocoder-nll.js';
 
 export const SCORE_NAMES = ['lr', 'nll', 'typicality', 'complexity', 'features', 'combined'] as const;
@@ -66,36 +65,72 @@ export interface ScoreOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Uniform dequantisation noise of one 16-bit step, seeded: the flow and the background see the same. */
-export function dequantise(audio: Float32Array, seed = 0): Float32Array {
-  const r = mulberry32(seed);
+/**
+ * Uniform dequantisation noise of one 16-bit step, seeded: the flow and the background see the same.
+ * `rand` is the noise stream, one draw per sample in order, so a stream can continue it chunk by chunk.
+ */
+export function dequantise(audio: Float32Array, rand: () => number = mulberry32(0)): Float32Array {
   const d = 1 / 32768;
-  return Float32Array.from(audio, (v) => v + (r() - 0.5) * d);
+  return Float32Array.from(audio, (v) => v + (rand() - 0.5) * d);
 }
 
 export function checkAudio(audio: Float32Array): void {
   for (let i = 0; i < audio.length; i++) if (!Number.isFinite(audio[i]!)) throw new Error(`audio holds ${audio[i]} at sample ${i}`);
 }
 
-/** Scores every segment of `audio` (at the model's sample rate). */
+/** Scores every segment of `audio` (at the model's sample rate): one window holding the whole signal. */
 export function scoreAudio(model: WaveGlow, mel: MelConfig, audio: Float32Array, opts: ScoreOptions = {}): SegmentScores[] {
   checkAudio(audio);
   const cal = opts.calibration;
   const segment = opts.segment ?? cal?.segment ?? 0.5;
   const hop = opts.hop ?? cal?.hop ?? 0.25;
-  const segs = planSegments(audio.length, { sampleRate: mel.sampleRate, segment, hop, align: model.hop, quantum: lcm(model.config.n_group, model.hop) });
-  const x = dequantise(audio);
-  const logMel = logMelSpectrogram(audio, mel);
-  const nll = segmentNll(model, x, logMel, segs, { batch: opts.batch, onProgress: opts.onProgress });
-  const bg = segs.map((s) => lpcNll(x.subarray(s.startSample, s.startSample + s.length)));
-  let feats: number[] | undefined;
+  const segments = planSegments(audio.length, { sampleRate: mel.sampleRate, segment, hop, align: model.hop, quantum: lcm(model.config.n_group, model.hop) });
   const ff = opts.featureFlow ?? (cal?.featureFlow ? FeatureFlow.fromJSON(cal.featureFlow) : undefined);
-  if (ff) {
-    const f = featureFrames(audio, mel.sampleRate);
-    feats = segmentMeans(ff.frameNll(f.data), segs);
-    if (!opts.featureFlow) ff.dispose();
+  try {
+    return scoreWindow(model, mel, { offset: 0, audio, dequantised: dequantise(audio), segments }, { calibration: cal, featureFlow: ff, batch: opts.batch, onProgress: opts.onProgress });
+  } finally {
+    if (!opts.featureFlow) ff?.dispose();
   }
-  return segmentScores(segs, nll, bg, feats, cal);
+}
+
+/** A stretch of buffered audio and the segments to score in it (absolute sample positions). */
+export interface ScoreWindow {
+  /** Absolute index (model rate) of audio[0]; a multiple of the mel and feature hops. */
+  offset: number;
+  /** Raw samples (for the log-mel and the features). */
+  audio: Float32Array;
+  /** The same samples with the dequantisation noise (for the flow and the background). */
+  dequantised: Float32Array;
+  segments: Segment[];
+}
+
+export interface WindowScoreOptions {
+  calibration?: Calibration;
+  /** Built once from the calibration by the caller (scoreWindow runs per window). */
+  featureFlow?: FeatureFlow;
+  batch?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Scores a window's segments (scoreAudio scores the whole signal as one window). */
+export function scoreWindow(model: WaveGlow, mel: MelConfig, w: ScoreWindow, opts: WindowScoreOptions = {}): SegmentScores[] {
+  if (w.segments.length === 0) return [];
+  if (w.offset % model.hop !== 0 || w.offset % FEATURE_HOP !== 0) throw new Error(`window offset ${w.offset} is not on the frame grid`);
+  const rel = w.segments.map((s) => {
+    const startSample = s.startSample - w.offset;
+    if (startSample < 0 || startSample + s.length > w.audio.length) throw new Error(`segment at ${s.startSample} lies outside the window [${w.offset}, ${w.offset + w.audio.length})`);
+    return { ...s, startSample };
+  });
+  const cal = opts.calibration;
+  const logMel = logMelSpectrogram(w.audio, mel);
+  const nll = segmentNll(model, w.dequantised, logMel, rel, { batch: opts.batch, onProgress: opts.onProgress });
+  const bg = rel.map((s) => lpcNll(w.dequantised.subarray(s.startSample, s.startSample + s.length)));
+  let feats: number[] | undefined;
+  if (opts.featureFlow) {
+    const f = featureFrames(w.audio, mel.sampleRate);
+    feats = segmentMeans(opts.featureFlow.frameNll(f.data), rel);
+  }
+  return segmentScores(w.segments, nll, bg, feats, cal);
 }
 
 /** The scores of segments from the flow's NLL, the background's, and the feature flow's (when there is one). */
@@ -133,6 +168,14 @@ export function fitLine(x: readonly number[], y: readonly number[]): { intercept
   let ss = 0;
   for (let i = 0; i < n; i++) ss += (y[i]! - intercept - slope * x[i]!) ** 2;
   return { intercept, slope, std: Math.max(Math.sqrt(ss / Math.max(1, n - 2)), 1e-6) };
+}
+
+/** Segments whose `name` score exceeds `threshold`, merged into events (seconds) with their peak score. */
+export function flaggedEvents(segs: readonly SegmentScores[], name: ScoreName, threshold: number): { start: number; end: number; peakScore: number }[] {
+  const hits = segs.filter((s) => scoreOf(s, name) > threshold);
+  return mergeIntervals(hits.map((s) => [s.start, s.end] as const)).map(([start, end]) => ({
+    start, end, peakScore: Math.max(...hits.filter((s) => s.start < end && s.end > start).map((s) => scoreOf(s, name))),
+  }));
 }
 
 /** The value of one named score (NaN when that score needs a calibration it does not have). */

@@ -24,7 +24,7 @@ export interface SegmentPlanOptions {
   quantum: number;
 }
 
-function gcd(a: number, b: number): number {
+export function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 

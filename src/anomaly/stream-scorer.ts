@@ -20,15 +20,16 @@
  *   NLL, LPC background, features) scores one, anywhere a model is loaded. `StreamScorer` joins
  *   the two for in-process use.
  */
-import { logMelSpectrogram, type MelConfig } from '../dsp/mel.js';
+import type { MelConfig } from '../dsp/mel.js';
 import { resample, resampledLength } from '../dsp/resample.js';
 import { mulberry32 } from '../util/random.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
-import { lpcNll } from './background.js';
-import { FEATURE_HOP, FeatureFlow, featureFrames, segmentMeans } from './features-flow.js';
-import { segmentScores, type Calibration, type SegmentScores } from './scorer.js';
-import { lcm, planSegments, type Segment } from './segments.js';
-import { segmentNll } from './vocoder-nll.js';
+import { FEATURE_HOP, FeatureFlow } from './features-flow.js';
+import { dequantise, scoreWindow, type Calibration, type ScoreWindow, type SegmentScores } from './scorer.js';
+import { gcd, lcm, planSegments, type Segment } from './segments.js';
+
+// The stateless half lives in scorer.ts (scoreAudio is one whole-signal window); re-exported for servers.
+export { scoreWindow, type ScoreWindow, type WindowScoreOptions } from './scorer.js';
 
 /** frameFeatures' frame size (its default, which featureFrames uses). */
 const FEATURE_FRAME = 1024;
@@ -47,17 +48,6 @@ export interface ScoreGeometry {
 export function scoreGeometry(model: WaveGlow, mel: MelConfig): ScoreGeometry {
   if (model.hop !== mel.hop) throw new Error(`model hop ${model.hop} differs from the mel hop ${mel.hop}`);
   return { sampleRate: mel.sampleRate, melHop: model.hop, nGroup: model.config.n_group, nFft: mel.nFft };
-}
-
-/** A stretch of buffered audio and the segments to score in it (absolute sample positions). */
-export interface ScoreWindow {
-  /** Absolute index (model rate) of audio[0]; a multiple of the mel and feature hops. */
-  offset: number;
-  /** Raw samples (for the log-mel and the features). */
-  audio: Float32Array;
-  /** The same samples with the dequantisation noise (for the flow and the background). */
-  dequantised: Float32Array;
-  segments: Segment[];
 }
 
 /** Why the stream refused input; `kind` lets a server pick its error code. */
@@ -310,11 +300,8 @@ export class SegmentStream {
       this.raw = raw;
       this.deq = deq;
     }
-    const d = 1 / 32768;
-    for (let i = 0; i < x.length; i++) {
-      this.raw[this.length + i] = x[i]!;
-      this.deq[this.length + i] = x[i]! + (this.rand() - 0.5) * d;
-    }
+    this.raw.set(x, this.length);
+    this.deq.set(dequantise(x, this.rand), this.length);
     this.length += x.length;
   }
 
@@ -334,34 +321,6 @@ export class SegmentStream {
       this.deq = this.deq.slice(0, this.raw.length);
     }
   }
-}
-
-export interface WindowScoreOptions {
-  calibration?: Calibration;
-  /** Built once from the calibration by the caller (scoreWindow runs per window). */
-  featureFlow?: FeatureFlow;
-  batch?: number;
-}
-
-/** Scores a window's segments exactly as scoreAudio scores them in the whole signal. */
-export function scoreWindow(model: WaveGlow, mel: MelConfig, w: ScoreWindow, opts: WindowScoreOptions = {}): SegmentScores[] {
-  if (w.segments.length === 0) return [];
-  if (w.offset % model.hop !== 0 || w.offset % FEATURE_HOP !== 0) throw new Error(`window offset ${w.offset} is not on the frame grid`);
-  const rel = w.segments.map((s) => {
-    const startSample = s.startSample - w.offset;
-    if (startSample < 0 || startSample + s.length > w.audio.length) throw new Error(`segment at ${s.startSample} lies outside the window [${w.offset}, ${w.offset + w.audio.length})`);
-    return { ...s, startSample };
-  });
-  const cal = opts.calibration;
-  const logMel = logMelSpectrogram(w.audio, mel);
-  const nll = segmentNll(model, w.dequantised, logMel, rel, { batch: opts.batch });
-  const bg = rel.map((s) => lpcNll(w.dequantised.subarray(s.startSample, s.startSample + s.length)));
-  let feats: number[] | undefined;
-  if (opts.featureFlow) {
-    const f = featureFrames(w.audio, mel.sampleRate);
-    feats = segmentMeans(opts.featureFlow.frameNll(f.data), rel);
-  }
-  return segmentScores(w.segments, nll, bg, feats, cal);
 }
 
 export interface StreamScorerOptions extends SegmentStreamOptions {
@@ -405,8 +364,4 @@ export class StreamScorer {
   dispose(): void {
     if (this.ownsFlow) this.featureFlow?.dispose();
   }
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
 }

@@ -1,7 +1,6 @@
 import { basename } from 'node:path';
 import { scoreFigure } from '../../anomaly/plot.js';
-import { scoreAudio, scoreOf, type ScoreName } from '../../anomaly/scorer.js';
-import { mergeIntervals } from '../../anomaly/segments.js';
+import { flaggedEvents, scoreAudio, scoreOf, type ScoreName } from '../../anomaly/scorer.js';
 import { writePng } from '../../io/png-file.js';
 import { loadCalibration, loadModelOrFail } from '../anomaly-io.js';
 import { readWavFor } from '../audio-input.js';
@@ -34,10 +33,7 @@ export const command: Command = {
     } catch (e) {
       throw new CliError(`${o.in}: ${(e as Error).message}`);
     }
-    const hits = segs.filter((s) => scoreOf(s, name) > threshold);
-    const events = mergeIntervals(hits.map((s) => [s.start, s.end] as const)).map(([start, end]) => ({
-      start, end, peakScore: Number(Math.max(...hits.filter((s) => s.start < end && s.end > start).map((s) => scoreOf(s, name))).toFixed(5)),
-    }));
+    const events = flaggedEvents(segs, name, threshold).map((e) => ({ ...e, peakScore: Number(e.peakScore.toFixed(5)) }));
     const png = o.png ?? `${basename(o.in).replace(/\.wav$/i, '')}.detect.png`;
     await writePng(png, scoreFigure(audio, loaded.config.mel.sampleRate, segs.map((s) => (s.start + s.end) / 2), segs.map((s) => scoreOf(s, name)), { title: `${basename(o.in)}: ${events.length} event(s)`, scoreName: name, threshold, flagged: events.map((e) => [e.start, e.end] as const) }));
     const out = { scoreName: name, threshold, fpr: cal.fpr, anomalous: events.length > 0, events, segments: segs.map((s) => segmentJson(s, name)), png };

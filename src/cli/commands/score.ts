@@ -1,7 +1,6 @@
 import { basename } from 'node:path';
 import { scoreFigure } from '../../anomaly/plot.js';
-import { SCORE_NAMES, scoreAudio, scoreOf, type ScoreName, type SegmentScores } from '../../anomaly/scorer.js';
-import { mergeIntervals } from '../../anomaly/segments.js';
+import { SCORE_NAMES, flaggedEvents, scoreAudio, scoreOf, type ScoreName, type SegmentScores } from '../../anomaly/scorer.js';
 import { writePng } from '../../io/png-file.js';
 import { loadCalibration, loadModelOrFail } from '../anomaly-io.js';
 import { readWavFor } from '../audio-input.js';
@@ -59,7 +58,7 @@ export const command: Command = {
     }
     progress.done();
     const threshold = cal?.thresholds[name];
-    const flagged = threshold === undefined ? [] : mergeIntervals(segs.filter((s) => scoreOf(s, name) > threshold).map((s) => [s.start, s.end] as const));
+    const flagged = threshold === undefined ? [] : flaggedEvents(segs, name, threshold).map((e) => [e.start, e.end] as const);
     const png = o.png ?? `${basename(o.in).replace(/\.wav$/i, '')}.score.png`;
     const sr = loaded.config.mel.sampleRate;
     await writePng(png, scoreFigure(audio, sr, segs.map((s) => (s.start + s.end) / 2), segs.map((s) => scoreOf(s, name)), { title: `${basename(o.in)}: ${name}`, scoreName: name, threshold, flagged }));

@@ -3,7 +3,8 @@
 # weights: float16 conversion, test and test-unseen evaluation, the model card, the sample clips in
 # audio/, and the anomaly calibration. Run after scripts/save-default-voice.sh.
 # Usage: HARMONICS="no: noise-like, no harmonic lines" bash scripts/publish-default-voice.sh
-# (HARMONICS: what audio/*.png show, judged by a person; the card quotes it.)
+# (HARMONICS: what audio/*.png show, judged by a person; the card quotes it. Optional NOTE: a
+# paragraph for the card's Training section, e.g. the run's history.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${HARMONICS:?set HARMONICS to what the spectrograms in audio/*.png show}"
@@ -14,7 +15,7 @@ fv export-samples --model models/default --data data/speech --count 4 --seconds 
 fv evaluate --model models/default --data data/speech --split test --max-files 12 --out "$run/eval-test.json" --json | tail -1
 fv evaluate --model models/default --data data/speech --split test-unseen --max-files 6 --out "$run/eval-unseen.json" --json | tail -1
 fv card --run "$run" --model models/default --eval "$run/eval-test.json" --eval "$run/eval-unseen.json" \
-  --data data/speech --train-backend wasm --harmonics "$HARMONICS" --json | tail -1
+  --data data/speech --train-backend wasm --harmonics "$HARMONICS" ${NOTE:+--note "$NOTE"} --json | tail -1
 # The calibration's thresholds are statistics of these weights' likelihoods: redo it with them.
 fv calibrate --model models/default --normal data/speech --out models/default/anomaly-calibration.json --json | tail -1
 echo "published $run/best as models/default"

@@ -64,6 +64,23 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     expect(readFileSync(join(dir, 'a', 'train-log.csv'), 'utf8').split('\n')[0]).toContain('val_nll');
   });
 
+  it('adds the auxiliary MR-STFT loss on samples, keeps it across --resume, logs it apart from the NLL', async () => {
+    const out = join(dir, 'stft');
+    const first = await runJson(train, [...common, '--out', out, '--steps', '2', '--stft-weight', '0.5', '--stft-batch', '1']);
+    expect(first).toMatchObject({ step: 2, stftWeight: 0.5, stftBatch: 1, stftSigma: 0.6 });
+    expect(first.lastStftLoss as number).toBeGreaterThan(0);
+    const resumed = await runJson(train, ['--data', data, '--out', out, '--steps', '1', '--resume', '--val-batches', '1']);
+    expect(resumed).toMatchObject({ step: 3, stftWeight: 0.5 });
+    const log = readFileSync(join(out, 'train-log.csv'), 'utf8').trim().split('\n');
+    expect(log[0]).toBe('step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s,stft_loss');
+    // A validation row per run (the end of each); the stft column is the loss of the last step.
+    const last = log.slice(1).filter((l) => l.split(',')[7]);
+    expect(last.length).toBeGreaterThan(0);
+    for (const row of last) expect(Number(row.split(',')[7])).toBeGreaterThan(0);
+    await expect(train.run([...common, '--out', join(dir, 'stft-w2'), '--steps', '1', '--stft-weight', '1', '--workers', '2'])).rejects.toThrow(/--workers 1/);
+    await expect(train.run([...common, '--out', join(dir, 'stft-b'), '--steps', '1', '--stft-weight', '1', '--stft-batch', '3'])).rejects.toThrow(/stft-batch/);
+  });
+
   it('refuses to overwrite a run without --resume', async () => {
     await expect(train.run([...common, '--out', join(dir, 'a'), '--steps', '1'])).rejects.toThrow(/--resume/);
   });

@@ -142,12 +142,17 @@ export class LogAbsDetTracker {
       (args[1] as tf.GradSaveFunc)([w]);
       // The saved copy has its own dataId (wasm clones copy), so key the cache by the input's.
       const dataId = w.dataId;
-      if (this.value?.dataId !== dataId) this.value = { dataId, logAbsDet: slogdetHost(w.dataSync() as Float32Array, w.shape[0]).logAbsDet };
       return {
-        value: tf.scalar(this.value.logAbsDet),
+        value: tf.scalar(this.valueOf(w, dataId)),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.transpose(this.inverse(saved[0] as tf.Tensor2D, dataId))),
       };
     }) as (w: tf.Tensor2D) => tf.Scalar;
+  }
+
+  /** log|det W| as a number: a host LU, cached per weight. */
+  valueOf(w: tf.Tensor2D, dataId: object = w.dataId): number {
+    if (this.value?.dataId !== dataId) this.value = { dataId, logAbsDet: slogdetHost(w.dataSync() as Float32Array, w.shape[0]).logAbsDet };
+    return this.value.logAbsDet;
   }
 
   /** W⁻¹ (owned by the tracker, valid until the next call), reusing the kept inverse when it can. */

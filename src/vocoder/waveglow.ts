@@ -146,6 +146,24 @@ export class WaveGlow extends Module {
   }
 
   /**
+   * A sample of `length` samples from the flow given the mel, differentiable in every parameter
+   * (the 1x1 convolutions' W⁻¹ included): what an auxiliary loss on generated audio trains through.
+   * Latent σ·N(0, I) from `seed`.
+   */
+  sampleForTraining(mel: tf.Tensor3D, length: number, opts: { sigma?: number; seed?: number } = {}): tf.Tensor2D {
+    for (const c of this.convs) c.generativeGradient = true;
+    try {
+      return tf.tidy(() => {
+        const g = this.config.n_group;
+        const z = tf.randomNormal([mel.shape[0], length / g, g], 0, opts.sigma ?? 0.6, 'float32', opts.seed);
+        return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
+      });
+    } finally {
+      for (const c of this.convs) c.generativeGradient = false;
+    }
+  }
+
+  /**
    * Mel [B, T, n_mel] → audio [B, T·hop] (NVIDIA's infer). The latent is `z` [B, T·hop/g, g] if
    * given (already scaled), else σ·N(0, I) from `seed`. One parallel pass over time.
    */

@@ -10,7 +10,7 @@ import { CliError, parse, printJson, type Command } from '../common.js';
 import type { EvaluateJson } from './evaluate.js';
 
 const HELP = `flowvox card --run RUNDIR --model DIR [--eval EVAL.json ...] [--data DIR] [--train-backend NAME]
-             [--harmonics TEXT] [--out DIR] [--json]
+             [--harmonics TEXT] [--note TEXT] [--out DIR] [--json]
   Writes the model card: OUT/card.md, OUT/learning-curves.png (train NLL, smoothed, and validation
   NLL against hours) and OUT/train-log.csv (a copy of RUNDIR's). OUT defaults to the model DIR.
   --eval: JSON from "flowvox evaluate --json" or "--out" (repeat it for other splits or backends;
@@ -18,7 +18,30 @@ const HELP = `flowvox card --run RUNDIR --model DIR [--eval EVAL.json ...] [--da
   --data: the corpus (for its sources and licence); default: the "data" of the first --eval.
   --train-backend: the backend training ran on, if RUNDIR.log does not say ("flowvox: backend …").
   --harmonics: what the exported spectrograms show, e.g. "no: noise-like, no harmonic lines".
+  --note: a paragraph for the Training section (e.g. the run's history).
   JSON (last stdout line): {out, files, iterations, hours, modelStep, bestValNll, testNll, targets}.`;
+
+/** The part of a run's run.json the card quotes. */
+interface RecipeState {
+  elapsedSeconds?: number;
+  batch?: number;
+  segment?: number;
+  lr?: number;
+  warmup?: number;
+  clip?: number;
+  stftWeight?: number;
+  stftBatch?: number;
+  stftSigma?: number;
+}
+
+/** The training recipe in words, from run.json (settings a run did not record are left out). */
+export function recipeLine(r: RecipeState | null): string {
+  const parts = [`Maximum likelihood on random ${r?.segment ?? '?'}-sample segments, batch ${r?.batch ?? '?'}`];
+  if (r?.lr !== undefined) parts.push(`Adam, learning rate ${r.lr}${r.warmup ? ` after ${r.warmup} warm-up steps` : ''}`);
+  if (r?.clip) parts.push(`gradient norm clipped at ${r.clip}`);
+  if (r?.stftWeight) parts.push(`plus ${r.stftWeight} × a multi-resolution STFT loss on samples (σ ${r.stftSigma}) for ${r.stftBatch} segments of each batch`);
+  return `${parts.join('; ')}.`;
+}
 
 export interface TrainLogRow {
   step: number;
@@ -189,7 +212,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       run: { type: 'string' }, model: { type: 'string' }, eval: { type: 'string', multiple: true }, data: { type: 'string' },
-      'train-backend': { type: 'string' }, harmonics: { type: 'string' }, out: { type: 'string' },
+      'train-backend': { type: 'string' }, harmonics: { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
     }, HELP);
     if (!o.run) throw new CliError(`--run RUNDIR is required\n${HELP}`);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
@@ -205,7 +228,7 @@ export const command: Command = {
     } catch (e) {
       throw new CliError(`${o.model}: ${(e as Error).message}`);
     }
-    const runState = await readFile(join(o.run, 'run.json'), 'utf8').then((s) => JSON.parse(s) as { elapsedSeconds?: number; batch?: number; segment?: number }).catch(() => null);
+    const runState = await readFile(join(o.run, 'run.json'), 'utf8').then((s) => JSON.parse(s) as RecipeState).catch(() => null);
     const evals = await Promise.all((o.eval ?? []).map(readEval));
     const primary = evals.find((e) => e.split === 'test') ?? evals[0] ?? null;
     const dataDir = o.data ?? primary?.data ?? null;
@@ -268,9 +291,10 @@ export const command: Command = {
       '',
       `This model: ${modelStep !== null ? `step ${modelStep}${modelRow ? ` (${modelRow.hours.toFixed(2)} h), validation NLL ${f(modelRow.valNll, 4)}` : ''}` : 'step not recorded'}; test NLL ${testNll !== null ? f(testNll, 4) : 'not measured'}.`,
       '',
-      `NLL in nats per audio sample (exact, with the Gaussian constant; lower is better). Maximum likelihood on random ${runState?.segment ?? '?'}-sample segments, batch ${runState?.batch ?? '?'}.`,
+      `NLL in nats per audio sample (exact, with the Gaussian constant; lower is better). ${recipeLine(runState)}`,
       'Validation NLL is on fixed segments of the validation split; test NLL on whole files (clipped) of the test split, from `flowvox evaluate`.',
       '',
+      ...(o.note ? [o.note, ''] : []),
       '![learning curves](learning-curves.png)',
       '',
       '## Copy-synthesis quality against Griffin-Lim',

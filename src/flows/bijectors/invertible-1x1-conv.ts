@@ -3,6 +3,7 @@ import { BaseBijector, perExample, positionsPerExample } from '../bijector.js';
 import { LogAbsDetTracker, logAbsDet, matrixInverse, randomRotationHost, slogdetHost } from '../../nn/linalg.js';
 import { gaussian, mulberry32 } from '../../util/random.js';
 import { LULinear } from './lu-linear.js';
+import { matMul } from '../../nn/matmul.js';
 import { lastAxisMatMul } from './util.js';
 
 /**
@@ -14,7 +15,9 @@ import { lastAxisMatMul } from './util.js';
  * Plain form: log|det W| once per call by a host LU. Its gradient W⁻ᵀ comes from an inverse kept
  * across training steps and refined by Newton–Schulz matMuls, checked against its residual, with
  * the exact host inverse as the fallback (LogAbsDetTracker in nn/linalg.ts); 'host' inverts on the
- * host every step, as before. The generative direction's W⁻¹ is a host inverse (sampling only).
+ * host every step, as before. The generative direction's W⁻¹ is a cached host inverse (sampling);
+ * with `generativeGradient` (training through samples, e.g. an auxiliary spectral loss) it is the
+ * tracker's inverse for the current W, and its gradient d(W⁻¹) = −W⁻¹·dW·W⁻¹ reaches W.
  */
 export type LogDetGradient = 'newton-schulz' | 'host';
 
@@ -25,6 +28,8 @@ export class Invertible1x1Conv extends BaseBijector {
   /** How the log-det gradient W⁻ᵀ is formed; mutable so benchmarks can compare on one model. */
   logDetGradient: LogDetGradient;
   readonly logDet = new LogAbsDetTracker();
+  /** Make the generative direction differentiable in W (off: sampling, where W⁻¹ is cached). */
+  generativeGradient = false;
 
   constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D; logDetGradient?: LogDetGradient } = {}) {
     super();
@@ -43,6 +48,13 @@ export class Invertible1x1Conv extends BaseBijector {
   }
 
   forwardAndLogDet(z: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    if (this.generativeGradient) {
+      return tf.tidy(() => {
+        const w = this.weight as tf.Tensor2D;
+        const x = tf.reshape(inverseMatMul(this.logDet.inverse(w))(tf.reshape(z, [-1, this.channels]) as tf.Tensor2D, w), z.shape);
+        return [x, perExample(tf.scalar(-this.logDet.valueOf(w) * positionsPerExample(z)), z)];
+      });
+    }
     return tf.tidy(() => {
       const { inv, logAbsDet: ld } = this.inverseWeight();
       const x = lastAxisMatMul(z, tf.transpose(inv) as tf.Tensor2D);
@@ -84,6 +96,27 @@ export class Invertible1x1Conv extends BaseBijector {
     this.logDet.dispose();
     super.dispose();
   }
+}
+
+/**
+ * (z [N, c], W) ↦ z·W⁻ᵀ given inv = W⁻¹, with gradients dz = dx·W⁻¹ and, from
+ * d(W⁻¹) = −W⁻¹·dW·W⁻¹, dW = −W⁻ᵀ·(dxᵀ·z)·W⁻ᵀ. `inv` is closed over rather than passed as an
+ * input so that no gradient flows through however it was computed (a Newton–Schulz refinement).
+ */
+function inverseMatMul(inv: tf.Tensor2D): (z: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const z = args[0] as tf.Tensor2D;
+    (args[2] as tf.GradSaveFunc)([z]);
+    return {
+      value: matMul(z, tf.transpose(inv) as tf.Tensor2D),
+      gradFunc: (dx: tf.Tensor, saved: tf.Tensor[]) => {
+        const invT = tf.transpose(inv) as tf.Tensor2D;
+        const dxT = tf.transpose(dx) as tf.Tensor2D;
+        const gInvT = matMul(dxT, saved[0] as tf.Tensor2D); // ∂L/∂(W⁻ᵀ) = zᵀ·dx, transposed
+        return [matMul(dx as tf.Tensor2D, inv), tf.neg(matMul(matMul(invT, gInvT), invT))];
+      },
+    };
+  }) as (z: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
 }
 
 /**

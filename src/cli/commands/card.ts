@@ -8,6 +8,7 @@ import { PRESETS } from '../../vocoder/presets.js';
 import { LOG_MEL_TARGET_RATIO, qualityTargets, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { CliError, parse, printJson, type Command } from '../common.js';
 import type { EvaluateJson } from './evaluate.js';
+import type { RunState } from './train.js';
 
 const HELP = `flowvox card --run RUNDIR --model DIR [--eval EVAL.json ...] [--data DIR] [--train-backend NAME]
              [--harmonics TEXT] [--note TEXT] [--out DIR] [--json]
@@ -22,17 +23,7 @@ const HELP = `flowvox card --run RUNDIR --model DIR [--eval EVAL.json ...] [--da
   JSON (last stdout line): {out, files, iterations, hours, modelStep, bestValNll, testNll, targets}.`;
 
 /** The part of a run's run.json the card quotes. */
-interface RecipeState {
-  elapsedSeconds?: number;
-  batch?: number;
-  segment?: number;
-  lr?: number;
-  warmup?: number;
-  clip?: number;
-  stftWeight?: number;
-  stftBatch?: number;
-  stftSigma?: number;
-}
+type RecipeState = Partial<RunState>;
 
 /** The training recipe in words, from run.json (settings a run did not record are left out). */
 export function recipeLine(r: RecipeState | null): string {

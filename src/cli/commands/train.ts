@@ -37,7 +37,8 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   presets: ${Object.keys(PRESETS).join(', ')}
   --data: a corpus from "flowvox data speech" (uses its train/validation splits) or any folder of WAVs.`;
 
-interface RunState {
+/** DIR/run.json: what --resume needs besides the checkpoint. */
+export interface RunState {
   elapsedSeconds: number;
   bestVal: number | null;
   config: WaveGlowConfig;

@@ -71,6 +71,12 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     expect(first.lastStftLoss as number).toBeGreaterThan(0);
     const resumed = await runJson(train, ['--data', data, '--out', out, '--steps', '1', '--resume', '--val-batches', '1']);
     expect(resumed).toMatchObject({ step: 3, stftWeight: 0.5 });
+    // Exact resume holds with the extra loss too (its latent is seeded by the step).
+    const straight = await runJson(train, [...common, '--out', join(dir, 'stft-straight'), '--steps', '3', '--stft-weight', '0.5', '--stft-batch', '1']);
+    expect(straight.lastStftLoss).toBe(resumed.lastStftLoss);
+    const a = await loadWeights(join(out, 'checkpoint'));
+    const b = await loadWeights(join(dir, 'stft-straight', 'checkpoint'));
+    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
     const log = readFileSync(join(out, 'train-log.csv'), 'utf8').trim().split('\n');
     expect(log[0]).toBe('step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s,stft_loss');
     // A validation row per run (the end of each); the stft column is the loss of the last step.

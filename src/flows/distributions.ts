@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module.js';
 import { sumEvent } from './bijector.js';
+import { tfSeed } from '../util/random.js';
 
 export interface SampleOptions {
   /** Scales the standard deviation (WaveGlow's sigma, Glow's temperature). Default 1. */
@@ -36,7 +37,7 @@ export class StandardNormal extends Module implements Distribution {
     });
   }
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
-    return tf.randomNormal([n, ...this.eventShape], 0, opts.temperature ?? this.temperature, 'float32', opts.seed);
+    return tf.randomNormal([n, ...this.eventShape], 0, opts.temperature ?? this.temperature, 'float32', tfSeed(opts.seed));
   }
 }
 
@@ -57,7 +58,7 @@ export class DiagonalNormal extends Module implements Distribution {
   }
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
-      const eps = tf.randomNormal([n, ...this.eventShape], 0, opts.temperature ?? 1, 'float32', opts.seed);
+      const eps = tf.randomNormal([n, ...this.eventShape], 0, opts.temperature ?? 1, 'float32', tfSeed(opts.seed));
       return tf.add(tf.mul(eps, tf.exp(this.logScale)), this.loc);
     });
   }
@@ -81,6 +82,6 @@ export class Uniform extends Module implements Distribution {
     });
   }
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
-    return tf.randomUniform([n, ...this.eventShape], this.low, this.high, 'float32', opts.seed);
+    return tf.randomUniform([n, ...this.eventShape], this.low, this.high, 'float32', tfSeed(opts.seed));
   }
 }

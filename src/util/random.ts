@@ -27,6 +27,15 @@ export function gaussian(rand: () => number): () => number {
   };
 }
 
+/**
+ * A user's seed as tfjs random ops need it: tfjs takes seed 0 as "no seed" (rand_util.js:
+ * `seed ? seed : Math.random()`), so seed 0 would silently give a different draw every call.
+ * 0 maps to a fixed non-zero value; every other seed passes through unchanged.
+ */
+export function tfSeed(seed: number | undefined): number | undefined {
+  return seed === 0 ? 0x9e3779b9 : seed;
+}
+
 /** Deterministic per-call seeds for tfjs random ops, derived from one seed. */
 export class SeedStream {
   private readonly rand: () => number;

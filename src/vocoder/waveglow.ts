@@ -22,6 +22,7 @@ import { Blockwise, Identity } from '../flows/bijectors/blockwise.js';
 import { StandardNormal } from '../flows/distributions.js';
 import { MelUpsampler } from './upsample.js';
 import { WN, type WNConfig } from './wn.js';
+import { tfSeed } from '../util/random.js';
 
 /** NVIDIA's constructor arguments, plus how the mel reaches the audio rate. */
 export interface WaveGlowConfig {
@@ -155,7 +156,7 @@ export class WaveGlow extends Module {
     try {
       return tf.tidy(() => {
         const g = this.config.n_group;
-        const z = tf.randomNormal([mel.shape[0], length / g, g], 0, opts.sigma ?? 0.6, 'float32', opts.seed);
+        const z = tf.randomNormal([mel.shape[0], length / g, g], 0, opts.sigma ?? 0.6, 'float32', tfSeed(opts.seed));
         return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
       });
     } finally {
@@ -172,7 +173,7 @@ export class WaveGlow extends Module {
       const [b, t] = mel.shape;
       const length = this.samplesFor(t);
       const g = this.config.n_group;
-      const z = opts.z ?? tf.randomNormal([b, length / g, g], 0, opts.sigma ?? 0.6, 'float32', opts.seed);
+      const z = opts.z ?? tf.randomNormal([b, length / g, g], 0, opts.sigma ?? 0.6, 'float32', tfSeed(opts.seed));
       if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);
       return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
     });

@@ -144,6 +144,12 @@ describe('flowvox evaluate', () => {
     expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'))).toEqual(res);
   });
 
+  it('is reproducible: a second run gives the same numbers for every file (the card relies on it)', async () => {
+    const again = await runJson<EvaluateJson>(evaluate, ['--model', modelDir, '--data', wavs]);
+    const numbers = (r: EvaluateJson) => r.perFile.map((f) => [f.id, f.nllNatsPerSample, f.model, f.griffinLim]);
+    expect(numbers(again)).toEqual(numbers(res));
+  });
+
   it('Griffin-Lim beats a noise baseline (sanity of the baseline and the metrics)', () => {
     const a = decodeWav(new Uint8Array(readFileSync(join(wavs, 'high.wav')))).samples;
     const noise = distances(a, noiseLike(a));

@@ -10,6 +10,7 @@
 import { DENOISE_MARGIN_SAMPLES } from '../src/stream/chunk-synth.js';
 import { latentSlice, melSlice, planChunks, type Chunk, type ModelGeometry } from '../src/stream/planner.js';
 import { displayMel, encodeAudioFrame, type ErrorCode, type ServerMessage, type StreamStats } from '../src/stream/protocol.js';
+import { Backpressure } from './backpressure.js';
 import type { WorkerPool } from './pool.js';
 
 /** Where a stream's messages go (a WebSocket in the server, a fake in tests). */
@@ -103,11 +104,12 @@ export class Scheduler {
   private turn = 0;
   private seq = 0;
   private msPerPosition = 0; // EMA of worker ms per latent position, for retryAfterMs
-  private poll: ReturnType<typeof setInterval> | null = null;
-  private readonly counters = { maxBufferedSeen: 0, completed: 0, cancelled: 0, failed: 0, busy: 0 };
+  private readonly counters = { completed: 0, cancelled: 0, failed: 0, busy: 0 };
+  private readonly backpressure: Backpressure<Stream>;
 
   constructor(private readonly pool: WorkerPool, readonly opts: SchedulerOptions) {
     pool.onIdle = () => this.pump();
+    this.backpressure = new Backpressure(opts, () => this.streams, () => this.pump(), (s) => s.pauses++);
   }
 
   stats(): SchedulerStats {
@@ -116,6 +118,7 @@ export class Scheduler {
       active: Math.min(live.length, this.opts.maxActive),
       queued: Math.max(0, live.length - this.opts.maxActive),
       paused: live.filter((s) => s.paused).length,
+      maxBufferedSeen: this.backpressure.maxBufferedSeen,
       ...this.counters,
     };
   }
@@ -176,42 +179,7 @@ export class Scheduler {
   /** Cancels everything (server shutdown). */
   shutdown(): void {
     for (const s of [...this.streams]) this.cancel(s, 'server');
-    if (this.poll) clearInterval(this.poll);
-    this.poll = null;
-  }
-
-  private overHighWater(s: Stream): boolean {
-    const b = s.req.sink.bufferedAmount;
-    if (s.paused) {
-      if (b < this.opts.lowWaterMark) s.paused = false;
-    } else if (b > this.opts.highWaterMark) {
-      s.paused = true;
-      s.pauses++;
-      this.counters.maxBufferedSeen = Math.max(this.counters.maxBufferedSeen, b);
-      this.ensurePoll();
-    }
-    return s.paused;
-  }
-
-  /** While any stream is paused, watch its socket drain (ws has no 'drain' event of its own). */
-  private ensurePoll(): void {
-    if (this.poll) return;
-    this.poll = setInterval(() => {
-      let any = false;
-      for (const s of this.streams) {
-        if (!s.paused) continue;
-        this.counters.maxBufferedSeen = Math.max(this.counters.maxBufferedSeen, s.req.sink.bufferedAmount);
-        if (!s.req.sink.open) continue;
-        if (!this.overHighWater(s)) continue;
-        any = true;
-      }
-      if (!any) {
-        clearInterval(this.poll!);
-        this.poll = null;
-      }
-      this.pump();
-    }, 20);
-    this.poll.unref?.();
+    this.backpressure.stop();
   }
 
   /** Adds another source of jobs; pump() takes turns between it and the synthesis chunks. */
@@ -246,7 +214,7 @@ export class Scheduler {
     for (const s of this.streams) {
       if (s.state !== 'ready' || !this.isActive(s)) continue;
       if (s.nextDispatch >= s.plan.length || s.inflight >= maxInflight || s.nextDispatch - s.nextSend >= maxAhead) continue;
-      if (this.overHighWater(s)) continue;
+      if (this.backpressure.held(s)) continue;
       if (!pick || s.inflight < pick.inflight) pick = s;
     }
     if (!pick) return false;
@@ -342,7 +310,7 @@ export class Scheduler {
       this.finish(s, 'done');
       return;
     }
-    this.overHighWater(s);
+    this.backpressure.held(s);
     this.pump();
   }
 }

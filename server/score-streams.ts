@@ -8,6 +8,7 @@
 import type { SegmentScores } from '../src/anomaly/scorer.js';
 import { SegmentStream, StreamInputError, type ScoreGeometry } from '../src/anomaly/stream-scorer.js';
 import type { AudioFrame, ErrorCode, Limits, ScoreName } from '../src/stream/protocol.js';
+import { Backpressure } from './backpressure.js';
 import type { WorkerPool } from './pool.js';
 import type { JobSource, StreamSink } from './scheduler.js';
 import type { CalibrationInfo } from './worker-protocol.js';
@@ -74,10 +75,12 @@ export function availableScores(cal: CalibrationInfo | null): ScoreName[] {
 export class ScoreStreams implements JobSource {
   private readonly streams: ScoreStream[] = [];
   private next = 0; // round-robin position
-  private poll: ReturnType<typeof setInterval> | null = null;
   readonly counters = { completed: 0, cancelled: 0, failed: 0, busy: 0 };
+  private readonly backpressure: Backpressure<ScoreStream>;
 
-  constructor(private readonly pool: WorkerPool, readonly opts: ScoreStreamsOptions) {}
+  constructor(private readonly pool: WorkerPool, readonly opts: ScoreStreamsOptions) {
+    this.backpressure = new Backpressure(opts, () => this.streams, opts.pump);
+  }
 
   get active(): number {
     return this.streams.length;
@@ -157,7 +160,7 @@ export class ScoreStreams implements JobSource {
     const n = this.streams.length;
     for (let k = 0; k < n; k++) {
       const s = this.streams[(this.next + k) % n]!;
-      if (s.finished || s.inflight || this.overHighWater(s)) continue;
+      if (s.finished || s.inflight || this.backpressure.held(s)) continue;
       const w = s.segs.take(32);
       if (!w) continue;
       this.next = (this.next + k + 1) % n;
@@ -225,31 +228,6 @@ export class ScoreStreams implements JobSource {
 
   shutdown(): void {
     for (const s of [...this.streams]) this.cancel(s, 'server');
-    if (this.poll) clearInterval(this.poll);
-    this.poll = null;
-  }
-
-  private overHighWater(s: ScoreStream): boolean {
-    const b = s.req.sink.bufferedAmount;
-    if (s.paused) {
-      if (b < this.opts.lowWaterMark) s.paused = false;
-    } else if (b > this.opts.highWaterMark) {
-      s.paused = true;
-      this.ensurePoll();
-    }
-    return s.paused;
-  }
-
-  /** While a stream is paused for a slow reader, check its socket and pump when it drains. */
-  private ensurePoll(): void {
-    if (this.poll) return;
-    this.poll = setInterval(() => {
-      if (!this.streams.some((s) => s.paused && s.req.sink.open && this.overHighWater(s))) {
-        clearInterval(this.poll!);
-        this.poll = null;
-      }
-      this.opts.pump();
-    }, 20);
-    this.poll.unref?.();
+    this.backpressure.stop();
   }
 }

@@ -215,7 +215,7 @@ export const command: Command = {
         state.elapsedSeconds = startElapsed + runSeconds;
         smooth = Number.isNaN(smooth) ? info.loss : 0.95 * smooth + 0.05 * info.loss;
         const audioPerSecond = speed();
-        progress.update(Number.isFinite(minutes) ? Math.round(runSeconds) : stepsThisRun, `step ${info.step} loss ${smooth.toFixed(3)} ${audioPerSecond.toFixed(2)} audio-s/s`);
+        progress.update(Number.isFinite(minutes) ? Math.round(runSeconds) : stepsThisRun, `step ${info.step} loss ${smooth.toFixed(3)}${stftLoss ? ` stft ${lastStft.toFixed(3)}` : ''} ${audioPerSecond.toFixed(2)} audio-s/s`);
         let valNll = '';
         if ((performance.now() - lastVal) / 1000 >= valEvery) {
           lastValNll = validate();

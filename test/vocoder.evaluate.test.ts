@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { readNpy } from '../src/dsp/npy.js';
+import { frameLockedShare } from '../src/dsp/metrics.js';
 import { saveModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
 import { preset } from '../src/vocoder/presets.js';
@@ -99,12 +100,13 @@ describe('metrics core', () => {
 
   it('summarises: sample-weighted NLL, mean metrics, ratio, median speed, targets', () => {
     const m = (v: number) => ({ logMelDb: v, mcd: v, mrStft: v });
-    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x });
+    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x, frameLocked: { original: 0.1, model: model / 10, griffinLim: 0.2 } });
     const s = summarize([clip(1, 100, 2, 2, 10), clip(4, 300, 4, 2, 30), clip(0, 100, 3, 2, 20)]);
     expect(s.nllNatsPerSample).toBeCloseTo((100 + 1200) / 500, 12);
     expect(s.model.logMelDb).toBeCloseTo(3, 12);
     expect(s.ratio.mrStft).toBeCloseTo(1.5, 12);
     expect(s.xRealTime).toBe(20);
+    expect(s.frameLocked.model).toBeCloseTo(0.3, 12);
     expect(s.targets).toEqual({ logMelWithin1p5xGL: true, beatsGLonMrStft: false });
   });
 
@@ -150,6 +152,25 @@ describe('flowvox evaluate', () => {
     expect(numbers(again)).toEqual(numbers(res));
   });
 
+  it('frame-locked pattern share: 1 for a signal repeating every hop, chance level for noise, the pattern\'s share in a mix', () => {
+    const hop = 256;
+    const pattern = Float32Array.from({ length: hop }, (_, i) => Math.sin((2 * Math.PI * 3 * i) / hop));
+    const periodic = Float32Array.from({ length: 400 * hop }, (_, i) => pattern[i % hop]!);
+    expect(frameLockedShare(periodic, hop)).toBeCloseTo(1, 6);
+    const noise = noiseLike(periodic);
+    expect(frameLockedShare(noise, hop)).toBeGreaterThan(0.5 / Math.sqrt(400));
+    expect(frameLockedShare(noise, hop)).toBeLessThan(2 / Math.sqrt(400));
+    // pattern RMS 0.707 against noise RMS r: the share is ≈ 0.707 / sqrt(0.5 + r²).
+    const r = Math.sqrt(noise.reduce((s, v) => s + v * v, 0) / noise.length);
+    const mix = Float32Array.from(periodic, (v, i) => v + noise[i]!);
+    expect(frameLockedShare(mix, hop)).toBeCloseTo(Math.SQRT1_2 / Math.sqrt(0.5 + r * r), 1);
+    expect(frameLockedShare(new Float32Array(hop * 2), hop)).toBe(0);
+    expect(() => frameLockedShare(new Float32Array(10), hop)).toThrow(/shorter than one period/);
+    // Every evaluation reports it, for the original at chance level.
+    for (const c of res.perFile) expect(c.frameLocked.original).toBeLessThan(0.5);
+    expect(Number.isFinite(res.frameLocked.model)).toBe(true);
+  });
+
   it('Griffin-Lim beats a noise baseline (sanity of the baseline and the metrics)', () => {
     const a = decodeWav(new Uint8Array(readFileSync(join(wavs, 'high.wav')))).samples;
     const noise = distances(a, noiseLike(a));
@@ -192,7 +213,7 @@ describe('flowvox card', () => {
     expect(r.testNll).toBe(evalJson.nllNatsPerSample);
     expect(r.targets.logMelWithin1p5xGL).toBe(false);
     const md = readFileSync(join(out, 'card.md'), 'utf8');
-    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny', 'Restarted with recipe E (test note).',
+    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
       'random 16384-sample segments, batch 8; Adam, learning rate 0.001 after 100 warm-up steps; gradient norm clipped at 10.']) {
       expect(md).toContain(s);
     }

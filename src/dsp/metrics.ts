@@ -152,3 +152,27 @@ export function multiResolutionStftDistance(reference: Float32Array, estimate: F
   }
   return total / resolutions.length;
 }
+
+/**
+ * Share of a signal's RMS carried by one waveform repeated every `period` samples: the RMS of the
+ * mean period (the signal cut into whole periods and averaged) over the RMS of the signal. A
+ * vocoder that groups audio by mel frame can add a fixed per-frame pattern — a buzz at
+ * rate/period Hz and its harmonics, independent of the mel — which this exposes; natural audio
+ * scores about 1/√(number of periods), the level of chance. 0 for silence.
+ */
+export function frameLockedShare(x: Float32Array, period: number): number {
+  if (!Number.isInteger(period) || period < 1) throw new Error(`period must be a positive integer, got ${period}`);
+  const n = Math.floor(x.length / period);
+  if (n < 1) throw new Error(`signal of ${x.length} samples is shorter than one period (${period})`);
+  const pattern = new Float64Array(period);
+  let total = 0;
+  for (let i = 0; i < n * period; i++) {
+    pattern[i % period] += x[i]!;
+    total += x[i]! * x[i]!;
+  }
+  if (total === 0) return 0;
+  let p = 0;
+  for (const v of pattern) p += (v / n) * (v / n);
+  return Math.sqrt(p / period) / Math.sqrt(total / (n * period));
+}
+

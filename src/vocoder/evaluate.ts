@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { griffinLim } from '../dsp/griffin-lim.js';
 import { TACOTRON_MEL, logMelSpectrogram, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
-import { logMelDistanceDb, melCepstralDistortion, multiResolutionStftDistance } from '../dsp/metrics.js';
+import { frameLockedShare, logMelDistanceDb, melCepstralDistortion, multiResolutionStftDistance } from '../dsp/metrics.js';
 import { stftMagnitude } from '../dsp/stft.js';
 import { panels, spectrogram } from '../plot/charts.js';
 import type { Canvas } from '../plot/canvas.js';
@@ -111,6 +111,14 @@ export interface ClipEvaluation {
   griffinLim: DistanceMetrics;
   /** Audio seconds per wall second of this clip's synthesis. */
   xRealTime: number;
+  /** `frameLockedShare` at the mel hop: a fixed per-frame pattern (buzz); the original's is chance level. */
+  frameLocked: FrameLocked;
+}
+
+export interface FrameLocked {
+  original: number;
+  model: number;
+  griffinLim: number;
 }
 
 export interface ClipAudio {
@@ -145,6 +153,7 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
     griffinLim: distances(audio, gl, melConfig),
     // Rate of the full synthesis (frames·hop samples), not of the cropped output.
     xRealTime: model.samplesFor(mel.frames) / sr / synth.wallSeconds,
+    frameLocked: { original: frameLockedShare(audio, melConfig.hop), model: frameLockedShare(synth.audio, melConfig.hop), griffinLim: frameLockedShare(gl, melConfig.hop) },
   };
   return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl } };
 }
@@ -172,6 +181,8 @@ export interface EvaluationSummary {
   ratio: DistanceMetrics;
   /** Median over files. */
   xRealTime: number;
+  /** Means over files. */
+  frameLocked: FrameLocked;
   targets: QualityTargets;
 }
 
@@ -201,6 +212,7 @@ export function summarize(clips: readonly ClipEvaluation[]): EvaluationSummary {
     griffinLim,
     ratio,
     xRealTime: median(clips.map((c) => c.xRealTime)),
+    frameLocked: { original: mean(clips.map((c) => c.frameLocked.original)), model: mean(clips.map((c) => c.frameLocked.model)), griffinLim: mean(clips.map((c) => c.frameLocked.griffinLim)) },
     targets: qualityTargets(model, griffinLim),
   };
 }

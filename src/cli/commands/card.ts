@@ -143,6 +143,8 @@ function metricsTable(e: EvaluateJson): string[] {
     row('log-mel distance, dB (80 mels, 0–8 kHz)', 'logMelDb', 2),
     row('mel-cepstral distortion, dB', 'mcd', 2),
     row('multi-resolution STFT distance (FFT 512/1024/2048)', 'mrStft', 3),
+    // Evaluations written before this measure existed lack it.
+    ...((e as Partial<EvaluateJson>).frameLocked ? ['', `Frame-locked pattern share (a fixed waveform repeated every mel frame, heard as a buzz at the frame rate; the original is at chance level): model ${f(e.frameLocked.model, 3)}, original ${f(e.frameLocked.original, 3)}, Griffin-Lim ${f(e.frameLocked.griffinLim, 3)}.`] : []),
   ];
 }
 

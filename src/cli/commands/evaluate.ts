@@ -6,7 +6,7 @@ import { loadModelDir } from '../../io/model-dir.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import {
   GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, evaluateClip, pickEvenly, summarize,
-  type ClipEvaluation, type DistanceMetrics, type EvaluationSummary,
+  type ClipEvaluation, type DistanceMetrics, type EvaluationSummary, type FrameLocked,
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
@@ -127,8 +127,8 @@ export const command: Command = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
       seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
-      xRealTime: round(s.xRealTime, 2), targets: s.targets,
-      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2) })),
+      xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), targets: s.targets,
+      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked) })),
     };
     if (o.out) await writeFile(o.out, JSON.stringify(out, null, 2) + '\n');
     if (o.json) {
@@ -141,7 +141,12 @@ export const command: Command = {
       `NLL ${out.nllNatsPerSample} nats/sample; synthesis ${out.xRealTime}× real time (median)`,
       '', `| metric | model (σ=${sigma}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
+      `frame-locked pattern share (buzz at ${(sr / melConfig.hop).toFixed(1)} Hz): model ${out.frameLocked.model.toFixed(3)}, original ${out.frameLocked.original.toFixed(3)} (chance), Griffin-Lim ${out.frameLocked.griffinLim.toFixed(3)}`,
       `targets: log-mel within 1.5× GL: ${out.targets.logMelWithin1p5xGL ? 'yes' : 'no'}; beats GL on MR-STFT: ${out.targets.beatsGLonMrStft ? 'yes' : 'no'}`,
     ].join('\n'));
   },
 };
+
+function roundFrameLocked(x: FrameLocked): FrameLocked {
+  return { original: round(x.original, 4), model: round(x.model, 4), griffinLim: round(x.griffinLim, 4) };
+}

@@ -83,6 +83,10 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     const last = log.slice(1).filter((l) => l.split(',')[7]);
     expect(last.length).toBeGreaterThan(0);
     for (const row of last) expect(Number(row.split(',')[7])).toBeGreaterThan(0);
+    const pair = await runJson(train, [...common, '--out', join(dir, 'stft-pair'), '--steps', '1', '--stft-weight', '0.5', '--stft-batch', '1', '--stft-pair']);
+    expect(pair).toMatchObject({ stftPair: true });
+    expect(pair.lastStftLoss as number).toBeGreaterThan(0);
+    expect(pair.lastStftLoss).not.toBe(first.lastStftLoss);
     await expect(train.run([...common, '--out', join(dir, 'stft-w2'), '--steps', '1', '--stft-weight', '1', '--workers', '2'])).rejects.toThrow(/--workers 1/);
     await expect(train.run([...common, '--out', join(dir, 'stft-b'), '--steps', '1', '--stft-weight', '1', '--stft-batch', '3'])).rejects.toThrow(/stft-batch/);
   });

@@ -20,7 +20,7 @@ import { CliError, Progress, num, parse, printJson, setupBackend, type Command }
 const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
-              [--stft-sigma 0.6] [--json]
+              [--stft-sigma 0.6] [--stft-pair] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -32,6 +32,9 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   --stft-batch segments of each batch and samples the flow draws (σ --stft-sigma) from their mels.
   The likelihood stays exact (validation NLL is the likelihood alone); the extra term only guides
   training towards audio whose spectra match. Single-threaded only (--workers 1).
+  --stft-pair compares (x₁ − x₂)/√2 of two samples instead of one sample: any part of the output that
+  does not depend on the latent (e.g. a fixed per-frame waveform) cancels, so the extra loss shapes
+  only the random part and cannot be lowered by such a pattern.
   --lr, --warmup, --clip and the --stft-* settings are saved in DIR/run.json; --resume reuses them
   unless given again.
   presets: ${Object.keys(PRESETS).join(', ')}
@@ -53,6 +56,7 @@ export interface RunState {
   stftWeight?: number;
   stftBatch?: number;
   stftSigma?: number;
+  stftPair?: boolean;
 }
 
 export const command: Command = {
@@ -64,7 +68,7 @@ export const command: Command = {
       batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
       'val-batches': { type: 'string' }, workers: { type: 'string' },
-      'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' },
+      'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -94,7 +98,8 @@ export const command: Command = {
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
     const stftBatch = num(o['stft-batch'], 'stft-batch', state.stftBatch ?? Math.min(4, state.batch), { min: 1, max: state.batch, int: true });
     const stftSigma = num(o['stft-sigma'], 'stft-sigma', state.stftSigma ?? 0.6, { min: 0.01, max: 2 });
-    Object.assign(state, { lr, warmup, clip }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined });
+    const stftPair = o['stft-pair'] ?? state.stftPair ?? false;
+    Object.assign(state, { lr, warmup, clip }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
     if (stftWeight > 0 && state.segment < 2048) throw new CliError(`--stft-weight needs --segment ≥ 2048 (the longest STFT frame), got ${state.segment}`);
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
@@ -165,8 +170,10 @@ export const command: Command = {
           if (!stftLoss) return nll;
           const n = stftBatch;
           const target = tf.slice(b.audio, [0, 0], [n, state.segment]);
-          const sample = model.sampleForTraining(tf.slice(b.mel, [0, 0, 0], [n, -1, -1]), state.segment, { sigma: stftSigma, seed });
-          aux = tf.keep(stftLoss.loss(target, sample));
+          const mel = tf.slice(b.mel, [0, 0, 0], [n, -1, -1]);
+          const draw = (s: number) => model.sampleForTraining(mel, state.segment, { sigma: stftSigma, seed: s });
+          const sample = stftPair ? tf.mul(tf.sub(draw(seed), draw(seed + 1e9)), Math.SQRT1_2) : draw(seed);
+          aux = tf.keep(stftLoss.loss(target, sample as tf.Tensor2D));
           return tf.add(nll, tf.mul(aux, stftWeight));
         });
         if (aux) {
@@ -257,7 +264,7 @@ export const command: Command = {
       step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
-      ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
+      ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
       best: join(o.out, 'best'), checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };

@@ -154,11 +154,7 @@ export class WaveGlow extends Module {
   sampleForTraining(mel: tf.Tensor3D, length: number, opts: { sigma?: number; seed?: number } = {}): tf.Tensor2D {
     for (const c of this.convs) c.generativeGradient = true;
     try {
-      return tf.tidy(() => {
-        const g = this.config.n_group;
-        const z = tf.randomNormal([mel.shape[0], length / g, g], 0, opts.sigma ?? 0.6, 'float32', tfSeed(opts.seed));
-        return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
-      });
+      return this.generate(mel, length, opts);
     } finally {
       for (const c of this.convs) c.generativeGradient = false;
     }
@@ -169,9 +165,13 @@ export class WaveGlow extends Module {
    * given (already scaled), else σ·N(0, I) from `seed`. One parallel pass over time.
    */
   synthesize(mel: tf.Tensor3D, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number } = {}): tf.Tensor2D {
+    return this.generate(mel, this.samplesFor(mel.shape[1]), opts);
+  }
+
+  /** `length` samples from the flow given the mel: latent `z` or σ·N(0, I) from `seed`, then the forward pass. */
+  private generate(mel: tf.Tensor3D, length: number, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number }): tf.Tensor2D {
     return tf.tidy(() => {
-      const [b, t] = mel.shape;
-      const length = this.samplesFor(t);
+      const b = mel.shape[0];
       const g = this.config.n_group;
       const z = opts.z ?? tf.randomNormal([b, length / g, g], 0, opts.sigma ?? 0.6, 'float32', tfSeed(opts.seed));
       if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeWav, decodeWav } from '../src/io/wav.js';
 import { loadWeights } from '../src/io/weights-file.js';
+import { decode } from '../src/train/checkpoint.js';
 import { command as train } from '../src/cli/commands/train.js';
 import { command as synthesize } from '../src/cli/commands/synthesize.js';
 import { command as likelihood } from '../src/cli/commands/likelihood.js';
@@ -61,6 +62,13 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
     expect(Number.isFinite(straight.valNllNatsPerSample)).toBe(true);
     expect(existsSync(join(dir, 'a', 'best', 'config.json'))).toBe(true);
+    // DIR/last holds the checkpoint's parameters as a model directory.
+    const last = await loadWeights(join(dir, 'a', 'last'));
+    const ckpt = decode(a.manifest, a.data);
+    const lastParams = decode(last.manifest, last.data);
+    expect(lastParams.size).toBeGreaterThan(0);
+    for (const [name, t] of lastParams) expect(Array.from(t.dataSync())).toEqual(Array.from(ckpt.get(name)!.dataSync()));
+    expect(JSON.parse(readFileSync(join(dir, 'a', 'last', 'config.json'), 'utf8')).source).toBe('flowvox train step 6');
     expect(readFileSync(join(dir, 'a', 'train-log.csv'), 'utf8').split('\n')[0]).toContain('val_nll');
   });
 

@@ -24,7 +24,8 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
-  minutes and at the end to DIR/checkpoint; the best model by validation NLL to DIR/best;
+  minutes and at the end to DIR/checkpoint, with the model alone (for synthesize/evaluate) in DIR/last;
+  the best model by validation NLL to DIR/best;
   a CSV log to DIR/train-log.csv. --resume continues exactly where the last checkpoint stopped.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
   splitting every batch; default 1 (single-threaded; see the comment in train.ts for why).
@@ -32,9 +33,9 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   --stft-batch segments of each batch and samples the flow draws (σ --stft-sigma) from their mels.
   The likelihood stays exact (validation NLL is the likelihood alone); the extra term only guides
   training towards audio whose spectra match. Single-threaded only (--workers 1).
-  --stft-pair compares (x₁ − x₂)/√2 of two samples instead of one sample: any part of the output that
-  does not depend on the latent (e.g. a fixed per-frame waveform) cancels, so the extra loss shapes
-  only the random part and cannot be lowered by such a pattern.
+  --stft-pair compares (x₁ − x₂)/√2 of two samples instead of one sample, so that any part of the
+  output that does not depend on the latent (e.g. a fixed per-frame waveform) cancels. Measured: it
+  does not stop such a pattern from growing (docs/recipe-variants.md, follow-up 2).
   --lr, --warmup, --clip and the --stft-* settings are saved in DIR/run.json; --resume reuses them
   unless given again.
   presets: ${Object.keys(PRESETS).join(', ')}
@@ -150,6 +151,9 @@ export const command: Command = {
     const checkpoint = async () => {
       await saveWeights(ckptDir, await serialize(model, trainer.optimizer));
       await writeFile(statePath, JSON.stringify(state, null, 2));
+      // The latest model as a model directory: with an extra loss on, the best by NLL is not
+      // necessarily the one to listen to or evaluate.
+      await saveModelDir(join(o.out, 'last'), model, { source: `flowvox train step ${trainer.step}` });
     };
 
     if (workers > 1) hostLogDetGradients(model);
@@ -265,7 +269,7 @@ export const command: Command = {
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
-      best: join(o.out, 'best'), checkpoint: ckptDir,
+      best: join(o.out, 'best'), last: join(o.out, 'last'), checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };
     if (o.json) printJson(out);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import * as F from '../src/flows/index.js';
+import { SeedStream, tfSeed } from '../src/util/random.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -24,6 +25,18 @@ describe('base distributions', () => {
     const { mean, variance } = tf.moments(x);
     expect(Math.abs(mean.dataSync()[0])).toBeLessThan(0.01);
     expect(Math.sqrt(variance.dataSync()[0])).toBeCloseTo(0.5, 2);
+  });
+
+  it('a seeded draw repeats, seed 0 included (tfjs alone takes 0 as "unseeded")', () => {
+    for (const seed of [0, 3]) {
+      const a = new F.StandardNormal([3]).sample(4, { seed }).dataSync();
+      const b = new F.StandardNormal([3]).sample(4, { seed }).dataSync();
+      expect(Array.from(b)).toEqual(Array.from(a));
+    }
+    expect(tfSeed(0)).not.toBe(0);
+    expect(tfSeed(17)).toBe(17);
+    const seeds = new SeedStream(42);
+    for (let i = 0; i < 1000; i++) expect(seeds.next()).toBeGreaterThan(0);
   });
 
   it('DiagonalNormal and Uniform densities', () => {

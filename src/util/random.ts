@@ -42,7 +42,8 @@ export class SeedStream {
   constructor(seed: number) {
     this.rand = mulberry32(seed);
   }
+  /** Never 0, which tfjs would take as "unseeded" (see tfSeed). */
   next(): number {
-    return Math.floor(this.rand() * 2 ** 31);
+    return tfSeed(Math.floor(this.rand() * 2 ** 31))!;
   }
 }

@@ -4,13 +4,15 @@
 # audio/, and the anomaly calibration. Run after scripts/save-default-voice.sh.
 # Usage: HARMONICS="no: noise-like, no harmonic lines" bash scripts/publish-default-voice.sh
 # (HARMONICS: what audio/*.png show, judged by a person; the card quotes it. Optional NOTE: a
-# paragraph for the card's Training section, e.g. the run's history.)
+# paragraph for the card's Training section, e.g. the run's history. FROM=last ships the run's latest
+# model instead of its best by validation NLL, e.g. after an extra loss made the NLL a poor guide.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${HARMONICS:?set HARMONICS to what the spectrograms in audio/*.png show}"
 run=runs/default-voice
 fv() { node bin/flowvox.mjs "$@"; }
-fv convert --model "$run/best" --out models/default --dtype float16
+from="$run/${FROM:-best}"
+fv convert --model "$from" --out models/default --dtype float16
 fv export-samples --model models/default --data data/speech --count 4 --seconds 3 --out audio
 fv evaluate --model models/default --data data/speech --split test --max-files 12 --out "$run/eval-test.json" --json | tail -1
 fv evaluate --model models/default --data data/speech --split test-unseen --max-files 6 --out "$run/eval-unseen.json" --json | tail -1
@@ -18,4 +20,4 @@ fv card --run "$run" --model models/default --eval "$run/eval-test.json" --eval 
   --data data/speech --train-backend wasm --harmonics "$HARMONICS" ${NOTE:+--note "$NOTE"} --json | tail -1
 # The calibration's thresholds are statistics of these weights' likelihoods: redo it with them.
 fv calibrate --model models/default --normal data/speech --out models/default/anomaly-calibration.json --json | tail -1
-echo "published $run/best as models/default"
+echo "published $from as models/default"

@@ -74,6 +74,7 @@ export const command: Command = {
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
     const ckptDir = join(o.out, 'checkpoint');
+    const lastDir = join(o.out, 'last');
     const statePath = join(o.out, 'run.json');
     let state: RunState;
     if (o.resume) {
@@ -153,7 +154,7 @@ export const command: Command = {
       await writeFile(statePath, JSON.stringify(state, null, 2));
       // The latest model as a model directory: with an extra loss on, the best by NLL is not
       // necessarily the one to listen to or evaluate.
-      await saveModelDir(join(o.out, 'last'), model, { source: `flowvox train step ${trainer.step}` });
+      await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
     };
 
     if (workers > 1) hostLogDetGradients(model);
@@ -263,13 +264,13 @@ export const command: Command = {
     await appendFile(logPath, `${trainer.step},${(state.elapsedSeconds / 3600).toFixed(4)},,,${lastValNll.toFixed(5)},,${stftCol()}\n`);
     stftLoss?.dispose();
     await checkpoint();
-    await saveModelDir(join(o.out, 'last'), model, { source: `flowvox train step ${trainer.step}` });
+    await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
     const out = {
       step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
-      best: join(o.out, 'best'), last: join(o.out, 'last'), checkpoint: ckptDir,
+      best: join(o.out, 'best'), last: lastDir, checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };
     if (o.json) printJson(out);

@@ -95,6 +95,9 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     expect(pair).toMatchObject({ stftPair: true });
     expect(pair.lastStftLoss as number).toBeGreaterThan(0);
     expect(pair.lastStftLoss).not.toBe(first.lastStftLoss);
+    const single = await runJson(train, ['--data', data, '--out', join(dir, 'stft-pair'), '--steps', '1', '--resume', '--val-batches', '1', '--no-stft-pair']);
+    expect(single).toMatchObject({ step: 2, stftWeight: 0.5, stftPair: false });
+    await expect(train.run(['--data', data, '--out', join(dir, 'stft-pair'), '--steps', '1', '--resume', '--stft-pair', '--no-stft-pair'])).rejects.toThrow(/not both/);
     await expect(train.run([...common, '--out', join(dir, 'stft-w2'), '--steps', '1', '--stft-weight', '1', '--workers', '2'])).rejects.toThrow(/--workers 1/);
     await expect(train.run([...common, '--out', join(dir, 'stft-b'), '--steps', '1', '--stft-weight', '1', '--stft-batch', '3'])).rejects.toThrow(/stft-batch/);
   });

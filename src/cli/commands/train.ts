@@ -20,7 +20,7 @@ import { CliError, Progress, num, parse, printJson, setupBackend, type Command }
 const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
-              [--stft-sigma 0.6] [--stft-pair] [--json]
+              [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -35,7 +35,8 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   training towards audio whose spectra match. Single-threaded only (--workers 1).
   --stft-pair compares (x₁ − x₂)/√2 of two samples instead of one sample, so that any part of the
   output that does not depend on the latent (e.g. a fixed per-frame waveform) cancels. Measured: it
-  does not stop such a pattern from growing (docs/recipe-variants.md, follow-up 2).
+  does not stop such a pattern from growing (docs/recipe-variants.md, follow-up 2). --no-stft-pair
+  turns it off again on --resume.
   --lr, --warmup, --clip and the --stft-* settings are saved in DIR/run.json; --resume reuses them
   unless given again.
   presets: ${Object.keys(PRESETS).join(', ')}
@@ -69,7 +70,7 @@ export const command: Command = {
       batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
       'val-batches': { type: 'string' }, workers: { type: 'string' },
-      'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' },
+      'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -100,7 +101,8 @@ export const command: Command = {
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
     const stftBatch = num(o['stft-batch'], 'stft-batch', state.stftBatch ?? Math.min(4, state.batch), { min: 1, max: state.batch, int: true });
     const stftSigma = num(o['stft-sigma'], 'stft-sigma', state.stftSigma ?? 0.6, { min: 0.01, max: 2 });
-    const stftPair = o['stft-pair'] ?? state.stftPair ?? false;
+    if (o['stft-pair'] && o['no-stft-pair']) throw new CliError('give --stft-pair or --no-stft-pair, not both');
+    const stftPair = o['no-stft-pair'] ? false : (o['stft-pair'] ?? state.stftPair ?? false);
     Object.assign(state, { lr, warmup, clip }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
     if (stftWeight > 0 && state.segment < 2048) throw new CliError(`--stft-weight needs --segment ≥ 2048 (the longest STFT frame), got ${state.segment}`);
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;

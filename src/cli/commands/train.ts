@@ -108,8 +108,9 @@ export const command: Command = {
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
     const valBatches = num(o['val-batches'], 'val-batches', 8, { min: 1, int: true });
-    // Default 1: measured on the shared 2-core machine, 2 threads were slower (0.89 vs 1.44 audio-s/s)
-    // while another job held a core; pass --workers 2 on an otherwise idle machine.
+    // Default 1: on the 2-core machine 2 threads were slower even when it was idle (cpu-small 16 × 8192:
+    // 7.9 vs 10.0 audio-s/s; docs/recipe-variants.md follow-up 5), while two separate single-threaded
+    // runs each keep full speed. Use the second core for a second run.
     const workers = Math.min(num(o.workers, 'workers', 1, { min: 1, max: availableParallelism() * 4, int: true }), state.batch);
     if (workers > 1 && stftWeight > 0) throw new CliError('--stft-weight runs single-threaded: use --workers 1 (or --stft-weight 0)');
     const { backend } = await setupBackend(o.backend);

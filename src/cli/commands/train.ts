@@ -155,8 +155,8 @@ export const command: Command = {
     const checkpoint = async () => {
       await saveWeights(ckptDir, await serialize(model, trainer.optimizer));
       await writeFile(statePath, JSON.stringify(state, null, 2));
-      // The latest model as a model directory: with an extra loss on, the best by NLL is not
-      // necessarily the one to listen to or evaluate.
+      // The latest model as a model directory at every checkpoint, not only at the end: with an extra
+      // loss on, the best by NLL is not necessarily the one to listen to or evaluate mid-run.
       await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
     };
 
@@ -267,7 +267,6 @@ export const command: Command = {
     await appendFile(logPath, `${trainer.step},${(state.elapsedSeconds / 3600).toFixed(4)},,,${lastValNll.toFixed(5)},,${stftCol()}\n`);
     stftLoss?.dispose();
     await checkpoint();
-    await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
     const out = {
       step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,

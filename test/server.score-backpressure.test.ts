@@ -81,9 +81,10 @@ describe('scoring streams: backpressure', () => {
     pump();
     expect(pool.jobs).toBe(2);
     const paused = sink.scores();
-    // …below the low one the watcher resumes it by itself, without new audio arriving.
+    // …below the low one the watcher (a 20 ms poll) resumes it by itself, without new audio arriving.
+    // Waits up to 2 s for that, so a loaded CI machine's late timers do not fail the test.
     sink.bufferedAmount = 0;
-    await new Promise((r) => setTimeout(r, 60));
+    for (let t = 0; t < 100 && pool.jobs < 3; t++) await new Promise((r) => setTimeout(r, 20));
     expect(pool.jobs).toBe(3);
     opened.handle.end();
     for (let i = 0; i < 20 && !sink.messages.some((m) => m.type === 'score-done'); i++) await pool.finishAll();

@@ -2,11 +2,12 @@
 # Starts, or resumes exactly, the default voice's training run in the background.
 # The run's state (parameters + Adam moments, settings, log) is kept in training/default-voice/ so
 # that it survives across machines; runs/default-voice/ is the working copy (git-ignored).
-# Usage: MINUTES=120 WORKERS=1 bash scripts/train-default-voice.sh   → log in runs/default-voice.log
+# Usage: MINUTES=120 [WORKERS=N] bash scripts/train-default-voice.sh   → log in runs/default-voice.log
+# WORKERS: threads (default: one per core, the fastest on the 2-core machine; 1 leaves a core free).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${MINUTES:-120}"
-WORKERS="${WORKERS:-1}"
+WORKERS="${WORKERS:-}"
 [ -f data/speech/manifest.json ] || node bin/flowvox.mjs data speech --out data/speech
 mkdir -p runs
 if [ ! -f runs/default-voice/run.json ] && [ -f training/default-voice/run.json ]; then
@@ -22,5 +23,5 @@ else
   args=(--preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100)
 fi
 nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/default-voice \
-  --minutes "$MINUTES" --workers "$WORKERS" --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
+  --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
 echo "training in the background (pid $!); follow it with: tail -f runs/default-voice.log"

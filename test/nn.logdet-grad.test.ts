@@ -164,6 +164,42 @@ describe('Invertible1x1Conv: Newton–Schulz and host gradients agree through tr
   });
 });
 
+describe('Invertible1x1Conv.logDetGradScale (data-parallel training forms W⁻ᵀ on one thread)', () => {
+  it('scales only the log-det gradient, keeps the value, and at 0 forms no inverse', () => {
+    const c = 64;
+    const B = 3;
+    const P = 5;
+    const w = startMatrix(c, 21);
+    const x = tf.randomNormal([B, P, c], 0, 1, 'float32', 12);
+    const run = (mode: LogDetGradient, scale: number) => {
+      const conv = new F.Invertible1x1Conv(c, { weight: tf.tensor2d(w, [c, c]), logDetGradient: mode });
+      conv.logDetGradScale = scale;
+      // A data term (through z) plus the log-det term, as in a flow's loss.
+      const { value, grads } = tf.variableGrads(() => {
+        const [z, ld] = conv.inverseAndLogDet(x);
+        return tf.add(tf.mul(tf.sum(tf.square(z)), 0.5), tf.sum(ld)) as tf.Scalar;
+      }, [conv.weight]);
+      const out = { value: value.dataSync()[0], g: grads[conv.weight.name].dataSync().slice() as Float32Array, stats: { ...conv.logDet.stats } };
+      tf.dispose([value, Object.values(grads)]);
+      conv.dispose();
+      return out;
+    };
+    for (const mode of ['host', 'newton-schulz'] as LogDetGradient[]) {
+      const [g0, g1, g2] = [0, 1, 2].map((s) => run(mode, s));
+      expect(g0.value).toBeCloseTo(g1.value, 3);
+      expect(g2.value).toBeCloseTo(g1.value, 3);
+      // g(s) = g_data + s·B·P·W⁻ᵀ: the difference of scales 1 and 0 is the host W⁻ᵀ, and 2 adds it twice.
+      const ldGrad = g1.g.map((v, i) => (v - g0.g[i]) / (B * P));
+      expect(relErrorToHost(ldGrad, w, c)).toBeLessThan(1e-4);
+      const twice = g2.g.map((v, i) => (v - g0.g[i]) / (2 * B * P));
+      expect(relErrorToHost(twice, w, c)).toBeLessThan(1e-4);
+    }
+    const none = run('newton-schulz', 0);
+    expect(none.stats).toMatchObject({ host: 0, refined: 0 });
+    x.dispose();
+  });
+});
+
 describe('checkpoints keep the Newton–Schulz inverse, so training resumes bit for bit', () => {
   it('stop after 3 steps, restore into a fresh model, 3 more steps = 6 uninterrupted steps; without the kept inverse it drifts', async () => {
     const { serialize, decode, restore } = await import('../src/train/checkpoint.js');

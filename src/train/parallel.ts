@@ -32,6 +32,12 @@ export type HostBatch = HostTensor[];
 export interface Replica {
   model: Module;
   loss(batch: tf.Tensor[]): tf.Scalar;
+  /**
+   * Optional: scale the gradient (not the value) of the loss terms that depend on the parameters
+   * alone, the same for every item (WaveGlow: log|det W|). The trainer then forms that gradient once,
+   * on the main thread (scale 1/w₀ for its share's weight w₀), and workers skip it (scale 0).
+   */
+  setParameterTermGradScale?(scale: number): void;
 }
 
 /** How a worker builds its replica: `module` exports `exportName: (args: A) => Replica | Promise<Replica>`. */
@@ -307,12 +313,19 @@ export class ParallelTrainer {
       }
       const t1 = performance.now();
 
-      // The main thread's own share, while the workers compute theirs.
+      // The main thread's own share, while the workers compute theirs; it alone carries the
+      // parameter-only terms' gradient, whole: weighted by w₀ below, so scaled by 1/w₀ here.
       const trainable = this.params.filter(([, v]) => v.trainable).map(([, v]) => v);
-      const own = tf.tidy(() => {
-        const ts = sliceBatch(batch, bounds[0], bounds[1]).map((s) => tf.tensor(s.data, s.shape));
-        return tf.variableGrads(() => this.main.loss(ts), trainable);
-      });
+      this.main.setParameterTermGradScale?.(1 / weight(0));
+      let own: { value: tf.Scalar; grads: tf.NamedTensorMap };
+      try {
+        own = tf.tidy(() => {
+          const ts = sliceBatch(batch, bounds[0], bounds[1]).map((s) => tf.tensor(s.data, s.shape));
+          return tf.variableGrads(() => this.main.loss(ts), trainable);
+        });
+      } finally {
+        this.main.setParameterTermGradScale?.(1);
+      }
       let mainLoss: number;
       try {
         mainLoss = own.value.dataSync()[0];

@@ -8,24 +8,24 @@ export interface WaveGlowReplicaArgs {
   seed: number;
 }
 
-export function waveglowReplica(model: WaveGlow): Replica {
-  return { model, loss: ([audio, mel]: tf.Tensor[]) => model.loss(audio as tf.Tensor2D, mel as tf.Tensor3D) };
-}
-
 /**
- * Data-parallel training inverts W on the host for the log-det gradient in every participant: the
- * Newton–Schulz inverse kept between steps lives per thread, and only the main thread's would reach
- * a checkpoint, so exact resumption needs the history-free path here.
+ * The 1x1 convolutions' log|det W| is the parameter-only term: only the main thread forms its
+ * gradient W⁻ᵀ, from the Newton–Schulz inverse it keeps between steps (and checkpoints, so
+ * resuming stays exact); workers hold no state across steps.
  */
-export function hostLogDetGradients(model: WaveGlow): void {
-  for (const c of model.convs) c.logDetGradient = 'host';
+export function waveglowReplica(model: WaveGlow): Replica {
+  return {
+    model,
+    loss: ([audio, mel]: tf.Tensor[]) => model.loss(audio as tf.Tensor2D, mel as tf.Tensor3D),
+    setParameterTermGradScale: (scale: number) => {
+      for (const c of model.convs) c.logDetGradScale = scale;
+    },
+  };
 }
 
 /** The worker-side factory (parameters are overwritten by the main thread's before every step). */
 export function createWaveGlowReplica(args: WaveGlowReplicaArgs): Replica {
-  const model = new WaveGlow(args.config, args.seed);
-  hostLogDetGradients(model);
-  return waveglowReplica(model);
+  return waveglowReplica(new WaveGlow(args.config, args.seed));
 }
 
 export function waveglowFactory(args: WaveGlowReplicaArgs): ReplicaFactory<WaveGlowReplicaArgs> {

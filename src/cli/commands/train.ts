@@ -10,7 +10,7 @@ import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
 import { ParallelTrainer, type ParallelStepInfo, type StepTiming } from '../../train/parallel.js';
 import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
-import { hostLogDetGradients, waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
+import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { MultiResolutionStftLoss } from '../../train/stft-loss.js';
 import { SegmentSampler } from '../../vocoder/data.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
@@ -28,7 +28,8 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   the best model by validation NLL to DIR/best;
   a CSV log to DIR/train-log.csv. --resume continues exactly where the last checkpoint stopped.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
-  splitting every batch; default 1 (single-threaded; see the comment in train.ts for why).
+  splitting every batch; default: one per core (1 with --stft-weight). Exact: the same result as one
+  thread to float32 rounding, and --workers may change across --resume.
   --stft-weight λ > 0 adds λ × a multi-resolution STFT loss (FFT 512/1024/2048) between the first
   --stft-batch segments of each batch and samples the flow draws (σ --stft-sigma) from their mels.
   The likelihood stays exact (validation NLL is the likelihood alone); the extra term only guides
@@ -108,10 +109,10 @@ export const command: Command = {
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
     const valBatches = num(o['val-batches'], 'val-batches', 8, { min: 1, int: true });
-    // Default 1: on the 2-core machine 2 threads were slower even when it was idle (cpu-small 16 × 8192:
-    // 7.9 vs 10.0 audio-s/s; docs/recipe-variants.md follow-up 5), while two separate single-threaded
-    // runs each keep full speed. Use the second core for a second run.
-    const workers = Math.min(num(o.workers, 'workers', 1, { min: 1, max: availableParallelism() * 4, int: true }), state.batch);
+    // Default: one thread per core (at most one item each). On the 2-core machine 2 threads train
+    // 1.44× faster than one (cpu-small 16 × 8192: 14.4 vs 10.0 audio-s/s; docs/recipe-variants.md
+    // follow-up 7). The extra spectral loss runs single-threaded, so with it the default is 1.
+    const workers = Math.min(num(o.workers, 'workers', stftWeight > 0 ? 1 : availableParallelism(), { min: 1, max: availableParallelism() * 4, int: true }), state.batch);
     if (workers > 1 && stftWeight > 0) throw new CliError('--stft-weight runs single-threaded: use --workers 1 (or --stft-weight 0)');
     const { backend } = await setupBackend(o.backend);
 
@@ -160,7 +161,6 @@ export const command: Command = {
       await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
     };
 
-    if (workers > 1) hostLogDetGradients(model);
     const parallel = workers > 1
       ? await ParallelTrainer.create({
         participants: workers, main: waveglowReplica(model), factory: waveglowFactory({ config: state.config, seed: state.seed }),

@@ -164,16 +164,16 @@ describe('Invertible1x1Conv: Newton–Schulz and host gradients agree through tr
   });
 });
 
-describe('Invertible1x1Conv.logDetGradScale (data-parallel training forms W⁻ᵀ on one thread)', () => {
-  it('scales only the log-det gradient, keeps the value, and at 0 forms no inverse', () => {
+describe('Invertible1x1Conv.logDetWeight (data-parallel training counts log|det W| on one thread)', () => {
+  it('weights the log-det value and gradient, and at 0 forms neither LU nor inverse', () => {
     const c = 64;
     const B = 3;
     const P = 5;
-    const w = startMatrix(c, 21);
+    const w = startMatrix(c, 21).map((v) => 1.1 * v); // log|det W| ≈ 64·log 1.1, far from 0
     const x = tf.randomNormal([B, P, c], 0, 1, 'float32', 12);
-    const run = (mode: LogDetGradient, scale: number) => {
+    const run = (mode: LogDetGradient, weight: number) => {
       const conv = new F.Invertible1x1Conv(c, { weight: tf.tensor2d(w, [c, c]), logDetGradient: mode });
-      conv.logDetGradScale = scale;
+      conv.logDetWeight = weight;
       // A data term (through z) plus the log-det term, as in a flow's loss.
       const { value, grads } = tf.variableGrads(() => {
         const [z, ld] = conv.inverseAndLogDet(x);
@@ -184,15 +184,15 @@ describe('Invertible1x1Conv.logDetGradScale (data-parallel training forms W⁻�
       conv.dispose();
       return out;
     };
+    const logAbsDet = slogdetHost(w, c).logAbsDet;
+    expect(Math.abs(logAbsDet)).toBeGreaterThan(1); // so that a missing term shows
     for (const mode of ['host', 'newton-schulz'] as LogDetGradient[]) {
-      const [g0, g1, g2] = [0, 1, 2].map((s) => run(mode, s));
-      expect(g0.value).toBeCloseTo(g1.value, 3);
-      expect(g2.value).toBeCloseTo(g1.value, 3);
-      // g(s) = g_data + s·B·P·W⁻ᵀ: the difference of scales 1 and 0 is the host W⁻ᵀ, and 2 adds it twice.
-      const ldGrad = g1.g.map((v, i) => (v - g0.g[i]) / (B * P));
-      expect(relErrorToHost(ldGrad, w, c)).toBeLessThan(1e-4);
-      const twice = g2.g.map((v, i) => (v - g0.g[i]) / (2 * B * P));
-      expect(relErrorToHost(twice, w, c)).toBeLessThan(1e-4);
+      const [r0, r1, r2] = [0, 1, 2].map((k) => run(mode, k));
+      // loss(k) = data + k·B·P·log|det W|, gradient(k) = g_data + k·B·P·W⁻ᵀ.
+      expect((r1.value - r0.value) / (B * P)).toBeCloseTo(logAbsDet, 3);
+      expect((r2.value - r0.value) / (2 * B * P)).toBeCloseTo(logAbsDet, 3);
+      expect(relErrorToHost(r1.g.map((v, i) => (v - r0.g[i]) / (B * P)), w, c)).toBeLessThan(1e-4);
+      expect(relErrorToHost(r2.g.map((v, i) => (v - r0.g[i]) / (2 * B * P)), w, c)).toBeLessThan(1e-4);
     }
     const none = run('newton-schulz', 0);
     expect(none.stats).toMatchObject({ host: 0, refined: 0 });

@@ -26,7 +26,7 @@ async function start(): Promise<void> {
   const make = mod[init.factory.exportName];
   if (typeof make !== 'function') throw new Error(`${init.factory.module} has no function export "${init.factory.exportName}"`);
   const replica = (await (make as (a: unknown) => Replica | Promise<Replica>)(init.factory.args)) as Replica;
-  replica.setParameterTermGradScale?.(0); // the main thread forms those gradients
+  replica.setParameterTermWeight?.(0); // the main thread counts those terms
   const params = replica.model.namedParameters();
   const offsets: number[] = [];
   let total = 0;

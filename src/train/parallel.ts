@@ -33,11 +33,12 @@ export interface Replica {
   model: Module;
   loss(batch: tf.Tensor[]): tf.Scalar;
   /**
-   * Optional: scale the gradient (not the value) of the loss terms that depend on the parameters
-   * alone, the same for every item (WaveGlow: log|det W|). The trainer then forms that gradient once,
-   * on the main thread (scale 1/w₀ for its share's weight w₀), and workers skip it (scale 0).
+   * Optional: weight the loss terms that depend on the parameters alone, the same for every item
+   * (WaveGlow: log|det W|). The trainer counts them once, on the main thread (weight 1/w₀ for its
+   * share's weight w₀), so workers skip their cost (weight 0); the weighted sum of the shares'
+   * losses and gradients is unchanged.
    */
-  setParameterTermGradScale?(scale: number): void;
+  setParameterTermWeight?(weight: number): void;
 }
 
 /** How a worker builds its replica: `module` exports `exportName: (args: A) => Replica | Promise<Replica>`. */
@@ -314,9 +315,9 @@ export class ParallelTrainer {
       const t1 = performance.now();
 
       // The main thread's own share, while the workers compute theirs; it alone carries the
-      // parameter-only terms' gradient, whole: weighted by w₀ below, so scaled by 1/w₀ here.
+      // parameter-only terms, whole: weighted by w₀ below, so by 1/w₀ here.
       const trainable = this.params.filter(([, v]) => v.trainable).map(([, v]) => v);
-      this.main.setParameterTermGradScale?.(1 / weight(0));
+      this.main.setParameterTermWeight?.(1 / weight(0));
       let own: { value: tf.Scalar; grads: tf.NamedTensorMap };
       try {
         own = tf.tidy(() => {
@@ -324,7 +325,7 @@ export class ParallelTrainer {
           return tf.variableGrads(() => this.main.loss(ts), trainable);
         });
       } finally {
-        this.main.setParameterTermGradScale?.(1);
+        this.main.setParameterTermWeight?.(1);
       }
       let mainLoss: number;
       try {

@@ -9,16 +9,16 @@ export interface WaveGlowReplicaArgs {
 }
 
 /**
- * The 1x1 convolutions' log|det W| is the parameter-only term: only the main thread forms its
- * gradient W⁻ᵀ, from the Newton–Schulz inverse it keeps between steps (and checkpoints, so
+ * The 1x1 convolutions' log|det W| is the parameter-only term: only the main thread computes it and
+ * its gradient W⁻ᵀ, from the Newton–Schulz inverse it keeps between steps (and checkpoints, so
  * resuming stays exact); workers hold no state across steps.
  */
 export function waveglowReplica(model: WaveGlow): Replica {
   return {
     model,
     loss: ([audio, mel]: tf.Tensor[]) => model.loss(audio as tf.Tensor2D, mel as tf.Tensor3D),
-    setParameterTermGradScale: (scale: number) => {
-      for (const c of model.convs) c.logDetGradScale = scale;
+    setParameterTermWeight: (weight: number) => {
+      for (const c of model.convs) c.logDetWeight = weight;
     },
   };
 }

@@ -31,12 +31,12 @@ export class Invertible1x1Conv extends BaseBijector {
   /** Make the generative direction differentiable in W (off: sampling, where W⁻¹ is cached). */
   generativeGradient = false;
   /**
-   * Scales the gradient (never the value) of the normalizing direction's log-det. log|det W| is the
-   * same for every item, so data-parallel training gives its whole gradient to one thread (scale
-   * 1/w₀ for a share of weight w₀) and none to the others (0: they never form W⁻¹, the cost that
-   * made two threads slower than one).
+   * Weight of the normalizing direction's log-det (value and gradient), for training only.
+   * log|det W| is the same for every item, so data-parallel training counts it once, on one thread
+   * (weight 1/w₀ for a share of weight w₀), and not at all on the others (0: no LU, no W⁻¹; forming
+   * W⁻¹ on every thread made two threads slower than one).
    */
-  logDetGradScale = 1;
+  logDetWeight = 1;
 
   constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D; logDetGradient?: LogDetGradient } = {}) {
     super();
@@ -49,11 +49,10 @@ export class Invertible1x1Conv extends BaseBijector {
     return tf.tidy(() => {
       const w = this.weight as tf.Tensor2D;
       const z = lastAxisMatMul(x, tf.transpose(w) as tf.Tensor2D);
-      const s = this.logDetGradScale;
-      const ld = s === 0
-        ? tf.scalar(this.logDet.valueOf(w)) // a constant: no gradient, no inverse
-        : scaleGradient(this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w), s);
-      return [z, perExample(tf.mul(ld, positionsPerExample(x)), x)];
+      const k = this.logDetWeight;
+      if (k === 0) return [z, tf.zeros([x.shape[0]])];
+      const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
+      return [z, perExample(tf.mul(ld, k * positionsPerExample(x)), x)];
     });
   }
 
@@ -106,15 +105,6 @@ export class Invertible1x1Conv extends BaseBijector {
     this.logDet.dispose();
     super.dispose();
   }
-}
-
-/** x unchanged, its gradient times s (s = 1: x itself). */
-function scaleGradient(x: tf.Scalar, s: number): tf.Scalar {
-  if (s === 1) return x;
-  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: tf.clone(args[0] as tf.Scalar),
-    gradFunc: (dy: tf.Tensor) => tf.mul(dy, s),
-  }))(x) as tf.Scalar;
 }
 
 /**

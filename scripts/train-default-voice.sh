@@ -20,7 +20,9 @@ else
   # Recipe E of docs/recipe-variants.md: the fastest to converge per wall-clock hour on 2 CPU cores.
   # (F, E + the auxiliary MR-STFT loss, scores closer on spectral distances but buries the output in
   # a fixed per-frame buzz: see follow-up 2 there.)
-  args=(--preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100)
+  # The rate halves after 30 minutes (3 validations) without a new best: what the run's manual halvings
+  # at 3.48 h and 4.27 h did (follow-ups 5–6); the shipped run has had it on since 4.86 h.
+  args=(--preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100 --lr-patience 3 --lr-min 3e-5)
 fi
 nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/default-voice \
   --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &

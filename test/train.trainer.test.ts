@@ -4,7 +4,7 @@ import { initBackend } from '../src/backend/index.js';
 import * as F from '../src/flows/index.js';
 import { MLP } from '../src/nn/mlp.js';
 import { decode, restore, serialize } from '../src/train/checkpoint.js';
-import { makeSchedule } from '../src/train/schedule.js';
+import { PlateauDecay, makeSchedule } from '../src/train/schedule.js';
 import { NonFiniteError, Trainer, meanNll } from '../src/train/trainer.js';
 
 beforeAll(async () => {
@@ -107,5 +107,26 @@ describe('float16 weights', () => {
       const b = t.get(n)!.dataSync();
       a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThanOrEqual(Math.abs(x) * 1e-3 + 1e-7));
     });
+  });
+});
+
+describe('PlateauDecay (ReduceLROnPlateau)', () => {
+  it('drops the rate after `patience` validations without a new best, resets on improvement, stops at minLr', () => {
+    const p = new PlateauDecay({ patience: 2, factor: 0.5, minLr: 0.2, threshold: 0.01, bad: 0 });
+    let lr = 1;
+    let best: number | null = null;
+    const seen: number[] = [];
+    // Improves, stalls twice (drop), improves by less than the threshold twice (drop), improves, stalls 4× (floor).
+    for (const v of [5, 5, 4.995, 4, 3.995, 3.999, 3, 3, 3, 3, 3]) {
+      lr = p.update(v, best, lr);
+      best = best === null ? v : Math.min(best, v);
+      seen.push(lr);
+    }
+    expect(seen).toEqual([1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2]);
+    expect(p.state.bad).toBe(0);
+    // A rate already below the floor is never raised.
+    expect(new PlateauDecay({ patience: 1, factor: 0.5, minLr: 1e-3, threshold: 0, bad: 0 }).update(1, 0, 1e-4)).toBe(1e-4);
+    expect(() => new PlateauDecay({ patience: 0, factor: 0.5, minLr: 0, threshold: 0, bad: 0 })).toThrow(/patience/);
+    expect(() => new PlateauDecay({ patience: 1, factor: 1, minLr: 0, threshold: 0, bad: 0 })).toThrow(/factor/);
   });
 });

@@ -102,6 +102,34 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     await expect(train.run([...common, '--out', join(dir, 'stft-b'), '--steps', '1', '--stft-weight', '1', '--stft-batch', '3'])).rejects.toThrow(/stft-batch/);
   });
 
+  it('drops the learning rate on a validation plateau (--lr-patience), and keeps the count across --resume', async () => {
+    const out = join(dir, 'plateau');
+    // At lr 1e-7 nothing improves by 0.001 nats, so every validation after the first is a "bad" one.
+    const args = ['--preset', 'tiny', '--data', data, '--batch', '2', '--segment', '4096', '--lr', '1e-7', '--warmup', '0', '--val-batches', '1', '--workers', '1'];
+    const first = await runJson(train, [...args, '--out', out, '--minutes', '0.25', '--val-every', '0.05', '--lr-patience', '2', '--lr-min', '1e-9']);
+    const state = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { lr: number; lrPlateau: { patience: number; factor: number; minLr: number; bad: number } };
+    expect(state.lrPlateau).toMatchObject({ patience: 2, factor: 0.5, minLr: 1e-9 });
+    const rows = readFileSync(join(out, 'train-log.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const validations = rows.filter((r) => r[4] && r[5]).length; // in-loop validations (the end one has no lr)
+    expect(validations).toBeGreaterThanOrEqual(3);
+    const drops = Math.floor((validations - 1) / 2);
+    expect(state.lr).toBeCloseTo(1e-7 * 0.5 ** drops, 15);
+    expect(state.lrPlateau.bad).toBe((validations - 1) % 2);
+    expect(first.lr).toBe(state.lr);
+    // The logged rate steps down at the drops.
+    const rates = [...new Set(rows.filter((r) => r[5]).map((r) => Number(r[5])))];
+    expect(rates.length).toBe(drops + 1);
+    // --resume keeps the settings and the count; --lr restarts the count; --lr-patience 0 turns it off.
+    const resumed = await runJson(train, ['--data', data, '--out', out, '--steps', '1', '--resume', '--val-batches', '1', '--workers', '1']);
+    expect(resumed.lr).toBe(state.lr);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).lrPlateau).toEqual(state.lrPlateau);
+    await runJson(train, ['--data', data, '--out', out, '--steps', '1', '--resume', '--val-batches', '1', '--workers', '1', '--lr', '1e-6']);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).lrPlateau).toMatchObject({ patience: 2, bad: 0 });
+    await runJson(train, ['--data', data, '--out', out, '--steps', '1', '--resume', '--val-batches', '1', '--workers', '1', '--lr-patience', '0']);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).lrPlateau).toBeUndefined();
+    await expect(train.run([...args, '--out', join(dir, 'plateau-bad'), '--steps', '1', '--lr-factor', '0.3'])).rejects.toThrow(/--lr-patience/);
+  });
+
   it('refuses to overwrite a run without --resume', async () => {
     await expect(train.run([...common, '--out', join(dir, 'a'), '--steps', '1'])).rejects.toThrow(/--resume/);
   });

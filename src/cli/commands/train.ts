@@ -9,6 +9,7 @@ import { saveModelDir } from '../../io/model-dir.js';
 import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
 import { ParallelTrainer, type ParallelStepInfo, type StepTiming } from '../../train/parallel.js';
+import { makeSchedule, PlateauDecay, type PlateauState } from '../../train/schedule.js';
 import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
 import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { MultiResolutionStftLoss } from '../../train/stft-loss.js';
@@ -20,13 +21,18 @@ import { CliError, Progress, num, parse, printJson, setupBackend, type Command }
 const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
-              [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--json]
+              [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
+              [--lr-min 1e-5] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
   minutes and at the end to DIR/checkpoint, with the model alone (for synthesize/evaluate) in DIR/last;
   the best model by validation NLL to DIR/best;
   a CSV log to DIR/train-log.csv. --resume continues exactly where the last checkpoint stopped.
+  --lr-patience P > 0 multiplies the learning rate by --lr-factor (not below --lr-min) whenever P
+  validations in a row have not beaten the best validation NLL by more than 0.001 nats/sample
+  (ReduceLROnPlateau); kept in run.json, so --resume continues it. --lr on a resume sets the rate
+  and restarts the count; --lr-patience 0 turns it off.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
   splitting every batch; default: one per core (1 with --stft-weight). Exact: the same result as one
   thread to float32 rounding, and --workers may change across --resume.
@@ -60,6 +66,8 @@ export interface RunState {
   stftBatch?: number;
   stftSigma?: number;
   stftPair?: boolean;
+  /** Learning-rate drops on a validation plateau (absent: off). */
+  lrPlateau?: PlateauState;
 }
 
 export const command: Command = {
@@ -71,6 +79,7 @@ export const command: Command = {
       batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
       'val-batches': { type: 'string' }, workers: { type: 'string' },
+      'lr-patience': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -97,6 +106,18 @@ export const command: Command = {
     const maxSteps = num(o.steps, 'steps', Infinity, { min: 1, int: true });
     if (!Number.isFinite(minutes) && !Number.isFinite(maxSteps)) throw new CliError('give --minutes or --steps');
     const lr = num(o.lr, 'lr', state.lr ?? 3e-4, { min: 1e-7, max: 1 });
+    const patience = num(o['lr-patience'], 'lr-patience', state.lrPlateau?.patience ?? 0, { min: 0, int: true });
+    const lrPlateau: PlateauState | undefined = patience > 0
+      ? {
+        patience,
+        factor: num(o['lr-factor'], 'lr-factor', state.lrPlateau?.factor ?? 0.5, { min: 0.01, max: 0.99 }),
+        minLr: num(o['lr-min'], 'lr-min', state.lrPlateau?.minLr ?? 1e-5, { min: 0, max: 1 }),
+        threshold: state.lrPlateau?.threshold ?? 1e-3,
+        // A rate set by hand starts a new count.
+        bad: o.lr === undefined ? (state.lrPlateau?.bad ?? 0) : 0,
+      }
+      : undefined;
+    if (!lrPlateau && (o['lr-factor'] !== undefined || o['lr-min'] !== undefined)) throw new CliError('--lr-factor and --lr-min need --lr-patience P > 0');
     const warmup = num(o.warmup, 'warmup', state.warmup ?? 500, { min: 0, int: true });
     const clip = num(o.clip, 'clip', state.clip ?? 10, { min: 0 });
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
@@ -104,7 +125,7 @@ export const command: Command = {
     const stftSigma = num(o['stft-sigma'], 'stft-sigma', state.stftSigma ?? 0.6, { min: 0.01, max: 2 });
     if (o['stft-pair'] && o['no-stft-pair']) throw new CliError('give --stft-pair or --no-stft-pair, not both');
     const stftPair = o['no-stft-pair'] ? false : (o['stft-pair'] ?? state.stftPair ?? false);
-    Object.assign(state, { lr, warmup, clip }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
+    Object.assign(state, { lr, warmup, clip, lrPlateau }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
     if (stftWeight > 0 && state.segment < 2048) throw new CliError(`--stft-weight needs --segment ≥ 2048 (the longest STFT frame), got ${state.segment}`);
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
@@ -126,7 +147,9 @@ export const command: Command = {
     const valSampler = new SegmentSampler(data.validation, state.segment, mel);
 
     const model = new WaveGlow(state.config, state.seed);
-    const trainer = new Trainer(model, { clipNorm: clip || undefined, schedule: { lr, warmupSteps: warmup } });
+    // The rate is read from the state at every step: a plateau drop changes it mid-run.
+    const trainer = new Trainer(model, { clipNorm: clip || undefined, schedule: (step) => makeSchedule({ lr: state.lr!, warmupSteps: warmup })(step) });
+    const plateau = state.lrPlateau ? new PlateauDecay(state.lrPlateau) : null;
     if (o.resume) {
       const w = await loadWeights(ckptDir);
       const t = decode(w.manifest, w.data);
@@ -236,9 +259,15 @@ export const command: Command = {
           lastValNll = validate();
           valNll = lastValNll.toFixed(4);
           lastVal = performance.now();
+          const bestBefore = state.bestVal;
           if (state.bestVal === null || lastValNll < state.bestVal) {
             state.bestVal = lastValNll;
             await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${info.step}` });
+          }
+          const next = plateau ? plateau.update(lastValNll, bestBefore, state.lr!) : state.lr!;
+          if (next !== state.lr) {
+            process.stderr.write(`\nstep ${info.step}: validation NLL has not improved for ${plateau!.state.patience} validations; learning rate ${state.lr!.toExponential(3)} → ${next.toExponential(3)}\n`);
+            state.lr = next;
           }
         }
         if (valNll || info.step % 50 === 0) {
@@ -268,7 +297,7 @@ export const command: Command = {
     stftLoss?.dispose();
     await checkpoint();
     const out = {
-      step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers,
+      step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers, lr: state.lr,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),

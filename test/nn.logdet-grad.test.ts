@@ -164,38 +164,41 @@ describe('Invertible1x1Conv: Newton–Schulz and host gradients agree through tr
   });
 });
 
-describe('Invertible1x1Conv.logDetWeight (data-parallel training counts log|det W| on one thread)', () => {
-  it('weights the log-det value and gradient, and at 0 forms neither LU nor inverse', () => {
+describe('Invertible1x1Conv.logDetWeight (data-parallel training counts log|det W| once)', () => {
+  it('weights the log-det value and gradient separately, and forms no inverse where the gradient weight is 0', () => {
     const c = 64;
     const B = 3;
     const P = 5;
     const w = startMatrix(c, 21).map((v) => 1.1 * v); // log|det W| ≈ 64·log 1.1, far from 0
     const x = tf.randomNormal([B, P, c], 0, 1, 'float32', 12);
-    const run = (mode: LogDetGradient, weight: number) => {
+    const run = (mode: LogDetGradient, value: number, gradient: number) => {
       const conv = new F.Invertible1x1Conv(c, { weight: tf.tensor2d(w, [c, c]), logDetGradient: mode });
-      conv.logDetWeight = weight;
+      conv.logDetWeight = { value, gradient };
       // A data term (through z) plus the log-det term, as in a flow's loss.
-      const { value, grads } = tf.variableGrads(() => {
+      const r = tf.variableGrads(() => {
         const [z, ld] = conv.inverseAndLogDet(x);
         return tf.add(tf.mul(tf.sum(tf.square(z)), 0.5), tf.sum(ld)) as tf.Scalar;
       }, [conv.weight]);
-      const out = { value: value.dataSync()[0], g: grads[conv.weight.name].dataSync().slice() as Float32Array, stats: { ...conv.logDet.stats } };
-      tf.dispose([value, Object.values(grads)]);
+      const out = { value: r.value.dataSync()[0], g: r.grads[conv.weight.name].dataSync().slice() as Float32Array, stats: { ...conv.logDet.stats } };
+      tf.dispose([r.value, Object.values(r.grads)]);
       conv.dispose();
       return out;
     };
     const logAbsDet = slogdetHost(w, c).logAbsDet;
     expect(Math.abs(logAbsDet)).toBeGreaterThan(1); // so that a missing term shows
     for (const mode of ['host', 'newton-schulz'] as LogDetGradient[]) {
-      const [r0, r1, r2] = [0, 1, 2].map((k) => run(mode, k));
-      // loss(k) = data + k·B·P·log|det W|, gradient(k) = g_data + k·B·P·W⁻ᵀ.
-      expect((r1.value - r0.value) / (B * P)).toBeCloseTo(logAbsDet, 3);
-      expect((r2.value - r0.value) / (2 * B * P)).toBeCloseTo(logAbsDet, 3);
-      expect(relErrorToHost(r1.g.map((v, i) => (v - r0.g[i]) / (B * P)), w, c)).toBeLessThan(1e-4);
-      expect(relErrorToHost(r2.g.map((v, i) => (v - r0.g[i]) / (2 * B * P)), w, c)).toBeLessThan(1e-4);
+      const none = run(mode, 0, 0);
+      expect(none.stats).toMatchObject({ host: 0, refined: 0 });
+      // loss = data + kv·B·P·log|det W|, gradient = g_data + kg·B·P·W⁻ᵀ, whatever the other weight.
+      for (const [kv, kg] of [[1, 1], [2, 2], [0, 2], [3, 0], [1, 0.5]]) {
+        const r = run(mode, kv, kg);
+        expect((r.value - none.value) / (B * P), `value ${kv}/${kg}`).toBeCloseTo(kv * logAbsDet, 3);
+        if (kg === 0) {
+          expect(Array.from(r.g)).toEqual(Array.from(none.g));
+          expect(r.stats).toMatchObject({ host: 0, refined: 0 });
+        } else expect(relErrorToHost(r.g.map((v, i) => (v - none.g[i]) / (kg * B * P)), w, c), `gradient ${kv}/${kg}`).toBeLessThan(1e-4);
+      }
     }
-    const none = run('newton-schulz', 0);
-    expect(none.stats).toMatchObject({ host: 0, refined: 0 });
     x.dispose();
   });
 });

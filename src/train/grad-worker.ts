@@ -26,7 +26,6 @@ async function start(): Promise<void> {
   const make = mod[init.factory.exportName];
   if (typeof make !== 'function') throw new Error(`${init.factory.module} has no function export "${init.factory.exportName}"`);
   const replica = (await (make as (a: unknown) => Replica | Promise<Replica>)(init.factory.args)) as Replica;
-  replica.setParameterTermWeight?.(0); // the main thread counts those terms
   const params = replica.model.namedParameters();
   const offsets: number[] = [];
   let total = 0;
@@ -44,6 +43,7 @@ async function start(): Promise<void> {
     // slice(): the cpu backend keeps the array it is given, and the shared one is rewritten next step.
     params.forEach(([, v], i) => tf.tidy(() => v.assign(tf.tensor(src.slice(offsets[i], offsets[i] + v.size), v.shape))));
     const t1 = performance.now();
+    replica.setParameterTermWeights?.(m.parameterTerms);
     const { value, grads } = tf.tidy(() => {
       const batch = m.batch.map((b) => tf.tensor(b.data, b.shape));
       return tf.variableGrads(() => replica.loss(batch), trainable);

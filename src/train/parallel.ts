@@ -33,12 +33,19 @@ export interface Replica {
   model: Module;
   loss(batch: tf.Tensor[]): tf.Scalar;
   /**
-   * Optional: weight the loss terms that depend on the parameters alone, the same for every item
-   * (WaveGlow: log|det W|). The trainer counts them once, on the main thread (weight 1/w₀ for its
-   * share's weight w₀), so workers skip their cost (weight 0); the weighted sum of the shares'
+   * Optional: weight the value and the gradient of the loss terms that depend on the parameters
+   * alone, the same for every item (WaveGlow: log|det W|). The trainer counts each once: the gradient
+   * on the main thread (weight 1/w₀ for its share's weight w₀), the value on worker 1 (1/w₁), and
+   * neither on the others (0), so no participant pays for all of it; the weighted sum of the shares'
    * losses and gradients is unchanged.
    */
-  setParameterTermWeight?(weight: number): void;
+  setParameterTermWeights?(weights: ParameterTermWeights): void;
+}
+
+/** Multipliers of a replica's parameter-only loss terms: their value and their gradient. */
+export interface ParameterTermWeights {
+  value: number;
+  gradient: number;
 }
 
 /** How a worker builds its replica: `module` exports `exportName: (args: A) => Replica | Promise<Replica>`. */
@@ -115,6 +122,7 @@ export type ToWorker =
       batch: HostBatch;
       /** The previous gradient buffer, handed back for reuse. */
       gradBuffer: ArrayBuffer | null;
+      parameterTerms: ParameterTermWeights;
     }
   | { type: 'memory'; id: number };
 
@@ -310,14 +318,15 @@ export class ParallelTrainer {
         const spare = h.spare;
         h.spare = null;
         if (spare) transfer.push(spare);
-        requests.push(h.request({ type: 'step', id: h.id(), params, batch: shard, gradBuffer: spare }, transfer));
+        const parameterTerms = { value: k === 1 ? 1 / weight(1) : 0, gradient: 0 };
+        requests.push(h.request({ type: 'step', id: h.id(), params, batch: shard, gradBuffer: spare, parameterTerms }, transfer));
       }
       const t1 = performance.now();
 
-      // The main thread's own share, while the workers compute theirs; it alone carries the
-      // parameter-only terms, whole: weighted by w₀ below, so by 1/w₀ here.
+      // The main thread's own share, while the workers compute theirs. It carries the parameter-only
+      // terms' gradient, whole (weighted by w₀ below, so by 1/w₀ here); worker 1 carries their value.
       const trainable = this.params.filter(([, v]) => v.trainable).map(([, v]) => v);
-      this.main.setParameterTermWeight?.(1 / weight(0));
+      this.main.setParameterTermWeights?.(n > 1 ? { value: 0, gradient: 1 / weight(0) } : { value: 1, gradient: 1 });
       let own: { value: tf.Scalar; grads: tf.NamedTensorMap };
       try {
         own = tf.tidy(() => {
@@ -325,7 +334,7 @@ export class ParallelTrainer {
           return tf.variableGrads(() => this.main.loss(ts), trainable);
         });
       } finally {
-        this.main.setParameterTermWeight?.(1);
+        this.main.setParameterTermWeights?.({ value: 1, gradient: 1 });
       }
       let mainLoss: number;
       try {

@@ -1,7 +1,7 @@
 /** WaveGlow as a ParallelTrainer replica: the batch is [audio [B, L], mel [B, frames, nMels]]. */
 import type * as tf from '@tensorflow/tfjs-core';
 import { WaveGlow, type WaveGlowConfig } from '../vocoder/waveglow.js';
-import type { Replica, ReplicaFactory } from './parallel.js';
+import type { ParameterTermWeights, Replica, ReplicaFactory } from './parallel.js';
 
 export interface WaveGlowReplicaArgs {
   config: WaveGlowConfig;
@@ -9,16 +9,16 @@ export interface WaveGlowReplicaArgs {
 }
 
 /**
- * The 1x1 convolutions' log|det W| is the parameter-only term: only the main thread computes it and
- * its gradient W⁻ᵀ, from the Newton–Schulz inverse it keeps between steps (and checkpoints, so
- * resuming stays exact); workers hold no state across steps.
+ * The 1x1 convolutions' log|det W| is the parameter-only term. Its gradient W⁻ᵀ comes from the main
+ * thread's Newton–Schulz inverse, kept between steps (and checkpointed, so resuming stays exact);
+ * its value, a host LU, from a worker. Workers hold no state across steps.
  */
 export function waveglowReplica(model: WaveGlow): Replica {
   return {
     model,
     loss: ([audio, mel]: tf.Tensor[]) => model.loss(audio as tf.Tensor2D, mel as tf.Tensor3D),
-    setParameterTermWeight: (weight: number) => {
-      for (const c of model.convs) c.logDetWeight = weight;
+    setParameterTermWeights: (weights: ParameterTermWeights) => {
+      for (const c of model.convs) c.logDetWeight = { ...weights };
     },
   };
 }

@@ -131,7 +131,7 @@ export const command: Command = {
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
     const valBatches = num(o['val-batches'], 'val-batches', 8, { min: 1, int: true });
     // Default: one thread per core (at most one item each). On the 2-core machine 2 threads train
-    // 1.5× faster than one (cpu-small 16 × 8192: 15.1 vs 10.0 audio-s/s; docs/recipe-variants.md
+    // 1.4× as fast as one (cpu-small 16 × 8192: 16.5 vs 11.9 audio-s/s; docs/recipe-variants.md
     // follow-up 7). The extra spectral loss runs single-threaded, so with it the default is 1.
     const workers = Math.min(num(o.workers, 'workers', stftWeight > 0 ? 1 : availableParallelism(), { min: 1, max: availableParallelism() * 4, int: true }), state.batch);
     if (workers > 1 && stftWeight > 0) throw new CliError('--stft-weight runs single-threaded: use --workers 1 (or --stft-weight 0)');

@@ -20,6 +20,11 @@ import { lastAxisMatMul } from './util.js';
  * tracker's inverse for the current W, and its gradient d(W⁻¹) = −W⁻¹·dW·W⁻¹ reaches W.
  */
 export type LogDetGradient = 'newton-schulz' | 'host';
+/** Multipliers of log|det W|'s value and gradient in the normalizing direction (training only). */
+export interface LogDetWeight {
+  value: number;
+  gradient: number;
+}
 
 export class Invertible1x1Conv extends BaseBijector {
   readonly name = 'Invertible1x1Conv';
@@ -31,12 +36,13 @@ export class Invertible1x1Conv extends BaseBijector {
   /** Make the generative direction differentiable in W (off: sampling, where W⁻¹ is cached). */
   generativeGradient = false;
   /**
-   * Weight of the normalizing direction's log-det (value and gradient), for training only.
-   * log|det W| is the same for every item, so data-parallel training counts it once, on one thread
-   * (weight 1/w₀ for a share of weight w₀), and not at all on the others (0: no LU, no W⁻¹; forming
-   * W⁻¹ on every thread made two threads slower than one).
+   * Weights of the normalizing direction's log-det value and of its gradient, for training only.
+   * log|det W| is the same for every item, so data-parallel training counts each part once: the
+   * gradient on the thread that keeps the inverse (weight 1/w₀ for a share of weight w₀), the value
+   * (a host LU) on another, and neither elsewhere (0: no LU, no W⁻¹; forming W⁻¹ on every thread
+   * made two threads slower than one).
    */
-  logDetWeight = 1;
+  logDetWeight: LogDetWeight = { value: 1, gradient: 1 };
 
   constructor(readonly channels: number, opts: { seed?: number; weight?: tf.Tensor2D; logDetGradient?: LogDetGradient } = {}) {
     super();
@@ -49,10 +55,17 @@ export class Invertible1x1Conv extends BaseBijector {
     return tf.tidy(() => {
       const w = this.weight as tf.Tensor2D;
       const z = lastAxisMatMul(x, tf.transpose(w) as tf.Tensor2D);
-      const k = this.logDetWeight;
-      if (k === 0) return [z, tf.zeros([x.shape[0]])];
-      const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
-      return [z, perExample(tf.mul(ld, k * positionsPerExample(x)), x)];
+      const { value: kv, gradient: kg } = this.logDetWeight;
+      const P = positionsPerExample(x);
+      if (kv === kg) {
+        if (kv === 0) return [z, tf.zeros([x.shape[0]])];
+        const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
+        return [z, perExample(tf.mul(ld, kv * P), x)];
+      }
+      // Split: the value as a constant, the gradient on a zero (each skipped when its weight is 0).
+      const value = kv === 0 ? tf.scalar(0) : tf.scalar(this.logDet.valueOf(w) * kv * P);
+      const ld = kg === 0 ? value : tf.add(value, tf.mul(this.logDetGradientOnly(w), kg * P));
+      return [z, perExample(ld, x)];
     });
   }
 
@@ -70,6 +83,20 @@ export class Invertible1x1Conv extends BaseBijector {
       return [x, perExample(tf.scalar(-ld * positionsPerExample(z)), z)];
     });
   }
+
+  /** 0, with the gradient of log|det W| (W⁻ᵀ as logDetGradient says) and no LU. */
+  private readonly logDetGradientOnly = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const w = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([w]);
+    const dataId = w.dataId; // the saved copy has its own (see LogAbsDetTracker)
+    return {
+      value: tf.scalar(0),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const inv = this.logDetGradient === 'host' ? matrixInverse(saved[0] as tf.Tensor2D) : this.logDet.inverse(saved[0] as tf.Tensor2D, dataId);
+        return tf.mul(dy, tf.transpose(inv));
+      },
+    };
+  }) as (w: tf.Tensor2D) => tf.Scalar;
 
   /**
    * W⁻¹ and log|det W| (the generative direction is not trained through), cached as glow.py caches W_inverse: a host inversion of a 256×256 matrix costs tens of ms,

@@ -32,14 +32,21 @@ export function lcm(a: number, b: number): number {
   return (a / gcd(a, b)) * b;
 }
 
+/** Window length and hop in samples, snapped to the grid (before fitting a signal shorter than a window). */
+export function segmentGrid(o: SegmentPlanOptions): { length: number; step: number } {
+  if (!(o.segment > 0) || !(o.hop > 0)) throw new Error(`segment and hop must be positive, got ${o.segment} and ${o.hop}`);
+  return {
+    length: Math.max(o.quantum, Math.round((o.segment * o.sampleRate) / o.quantum) * o.quantum),
+    step: Math.max(o.align, Math.round((o.hop * o.sampleRate) / o.align) * o.align),
+  };
+}
+
 /** Windows covering the signal; the last one ends at the signal's end (as near as the grid allows). */
 export function planSegments(totalSamples: number, o: SegmentPlanOptions): Segment[] {
-  if (!(o.segment > 0) || !(o.hop > 0)) throw new Error(`segment and hop must be positive, got ${o.segment} and ${o.hop}`);
   const q = o.quantum;
-  let length = Math.max(q, Math.round((o.segment * o.sampleRate) / q) * q);
+  let { length, step } = segmentGrid(o);
   if (totalSamples < q) throw new Error(`audio of ${totalSamples} samples is too short to score: it needs at least ${q} (${(q / o.sampleRate).toFixed(3)} s)`);
   if (length > totalSamples) length = Math.floor(totalSamples / q) * q;
-  const step = Math.max(o.align, Math.round((o.hop * o.sampleRate) / o.align) * o.align);
   const starts: number[] = [];
   for (let s = 0; s + length <= totalSamples; s += step) starts.push(s);
   const lastStart = Math.floor((totalSamples - length) / o.align) * o.align;

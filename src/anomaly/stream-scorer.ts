@@ -26,7 +26,7 @@ import { mulberry32 } from '../util/random.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import { FEATURE_HOP, FeatureFlow } from './features-flow.js';
 import { dequantise, scoreWindow, type Calibration, type ScoreWindow, type SegmentScores } from './scorer.js';
-import { gcd, lcm, planSegments, type Segment } from './segments.js';
+import { gcd, lcm, planSegments, segmentGrid, type Segment } from './segments.js';
 
 // The stateless half lives in scorer.ts (scoreAudio is one whole-signal window); re-exported for servers.
 export { scoreWindow, type ScoreWindow, type WindowScoreOptions } from './scorer.js';
@@ -171,12 +171,12 @@ export class SegmentStream {
     const cal = opts.calibration;
     this.segment = opts.segment ?? cal?.segment ?? 0.5;
     this.hop = opts.hop ?? cal?.hop ?? 0.25;
-    if (!(this.segment > 0) || !(this.hop > 0)) throw new Error(`segment and hop must be positive, got ${this.segment} and ${this.hop}`);
     const { sampleRate: sr, melHop, nGroup, nFft } = geometry;
     this.quantum = lcm(nGroup, melHop);
-    // The same arithmetic as planSegments (checked against it in the tests).
-    this.segmentSamples = Math.max(this.quantum, Math.round((this.segment * sr) / this.quantum) * this.quantum);
-    this.stepSamples = Math.max(melHop, Math.round((this.hop * sr) / melHop) * melHop);
+    // The grid planSegments uses, so streamed segments are the whole file's.
+    const grid = segmentGrid(this.planOptions());
+    this.segmentSamples = grid.length;
+    this.stepSamples = grid.step;
     this.grid = lcm(melHop, FEATURE_HOP);
     this.context = Math.max(nFft >> 1, FEATURE_FRAME >> 1);
     this.maxBufferedSamples = opts.maxBufferedSamples ?? 60 * sr;

@@ -5,22 +5,18 @@
  * docs/player.png. Skipped (saying why) only where /usr/bin/chromium is absent.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { ensureClientBuilt } from '../src/cli/build-client.js';
 import { logMelSpectrogram } from '../src/dsp/mel.js';
-import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
+import { loadModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
-import { preset } from '../src/vocoder/presets.js';
-import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { haveChromium, launchChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
 import { startServer } from './helpers/serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) console.warn(`e2e.player: skipped, ${CHROMIUM} is absent (CI installs Debian's chromium; playwright must not download one)`);
+const HAVE_CHROMIUM = haveChromium('e2e.player');
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SIGMA = 0.5;
@@ -52,11 +48,8 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
 
   beforeAll(async () => {
     await initBackend(process.env.FLOWVOX_BACKEND ?? 'wasm');
-    const model = new WaveGlow(preset('tiny'), 3);
-    await saveModelDir(modelDir, model, { source: 'preset tiny (random weights, e2e test)' });
-    model.dispose();
+    await prepareTinyServe(modelDir, 3);
     writeFileSync(wavPath, encodeWav(testSignal(), 22050, { bitDepth: '16' }));
-    await ensureClientBuilt();
     server = await startServer(modelDir);
   });
 
@@ -66,24 +59,12 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
   });
 
   it('uploads a WAV, plays it gaplessly, and downloads the whole-utterance synthesis', async () => {
-    const { chromium } = await import('playwright-core');
     const profile = join(tmp, 'profile');
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      deviceScaleFactor: 1,
-      acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-    });
+    const browser = await launchChromium(profile, { acceptDownloads: true });
     const problems: string[] = [];
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-      });
+      watchProblems(page, problems);
       await page.goto(server!.url);
       await page.waitForFunction(() => window.__flowvox?.connected === true, null, { timeout: 20_000 });
 

@@ -5,23 +5,19 @@
  * microphone path streams Chromium's fake device (resampled on the server); a denied microphone
  * gets a clear message. Skipped (saying why) only where /usr/bin/chromium is absent.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scoreAudio } from '../src/anomaly/scorer.js';
 import { initBackend } from '../src/backend/index.js';
-import { ensureClientBuilt } from '../src/cli/build-client.js';
-import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
+import { loadModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
 import type { ScoreMessage } from '../src/stream/protocol.js';
-import { preset } from '../src/vocoder/presets.js';
-import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { haveChromium, launchChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
 import { startServer } from './helpers/serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) console.warn(`e2e.score: skipped, ${CHROMIUM} is absent (CI installs Debian's chromium; playwright must not download one)`);
+const HAVE_CHROMIUM = haveChromium('e2e.score');
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -43,11 +39,8 @@ describe.skipIf(!HAVE_CHROMIUM)('anomaly listening view, end to end (headless Ch
 
   beforeAll(async () => {
     await initBackend(process.env.FLOWVOX_BACKEND ?? 'wasm');
-    const model = new WaveGlow(preset('tiny'), 5);
-    await saveModelDir(modelDir, model, { source: 'preset tiny (random weights, e2e test)' });
-    model.dispose();
+    await prepareTinyServe(modelDir, 5);
     writeFileSync(wavPath, encodeWav(testSignal(), 22050, { bitDepth: '16' }));
-    await ensureClientBuilt();
     server = await startServer(modelDir, ['--workers', '1']);
   });
 
@@ -57,23 +50,11 @@ describe.skipIf(!HAVE_CHROMIUM)('anomaly listening view, end to end (headless Ch
   });
 
   it('scores a chosen file live (equal to the server\'s messages and to scoreAudio), the microphone, and says when the mic is denied', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      deviceScaleFactor: 1,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
-    });
+    const browser = await launchChromium(join(tmp, 'profile'), { args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
     const problems: string[] = [];
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-      });
+      watchProblems(page, problems);
       // What the server sent, straight off the socket.
       const sent: ScoreMessage[] = [];
       page.on('websocket', (ws) => ws.on('framereceived', (f) => {

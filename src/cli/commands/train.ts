@@ -290,6 +290,9 @@ export const command: Command = {
     const audioSecondsPerSecond = speed();
     lastValNll = validate();
     if (state.bestVal === null || lastValNll < state.bestVal) {
+      // A new best restarts the plateau count; the end's validation is not counted otherwise, as it
+      // may come seconds after the last periodic one.
+      if (state.lrPlateau && (state.bestVal === null || lastValNll < state.bestVal - state.lrPlateau.threshold)) state.lrPlateau.bad = 0;
       state.bestVal = lastValNll;
       await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${trainer.step}` });
     }

@@ -10,14 +10,12 @@
  * step), the median step and its parts, and each count's ratio to the first. The machine's speed
  * drifts over tens of minutes, so compare only rows of one run.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runFlowvoxJson } from '../cli/common.js';
 import { encodeWav } from '../io/wav.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
 
 interface TrainJson {
   backend: string;
@@ -48,22 +46,6 @@ function writeSyntheticVoices(dir: string, files = 12, seconds = 10): void {
   }
 }
 
-function train(args: string[]): Promise<TrainJson> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/flowvox.mjs'), 'train', ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !last.startsWith('{')) reject(new Error(`train ${args.join(' ')} exited with ${code}:\n${err.slice(-2000)}`));
-      else resolve(JSON.parse(last) as TrainJson);
-    });
-  });
-}
-
 async function main(): Promise<void> {
   const { values: o } = parseArgs({
     options: {
@@ -81,7 +63,7 @@ async function main(): Promise<void> {
     const rows: (TrainJson & { ratio: number })[] = [];
     for (const [i, n] of counts.entries()) {
       process.stderr.write(`--workers ${n}: training ${o.minutes} min…\n`);
-      const r = await train([
+      const r = await runFlowvoxJson<TrainJson>('train', [
         '--preset', o.preset!, '--batch', o.batch!, '--segment', o.segment!, '--minutes', o.minutes!, '--workers', String(n),
         '--data', data, '--out', join(tmp, `w${n}-${i}`), '--val-batches', '1', ...(o.backend ? ['--backend', o.backend] : []),
       ]);

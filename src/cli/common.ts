@@ -1,6 +1,8 @@
 /** Shared pieces of the CLI: argument parsing, errors, JSON output, progress. Node only. */
+import { spawn } from 'node:child_process';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendInfo } from '../backend/index.js';
 
 /** An error the user caused (bad flag, missing file): printed without a stack trace. */
@@ -92,4 +94,29 @@ export class Progress {
   done(): void {
     if (process.stderr.isTTY) process.stderr.write('\n');
   }
+}
+
+/**
+ * Runs `flowvox COMMAND ARGS --json` in a fresh Node process (its own tfjs, its own core) and resolves
+ * with the JSON object on its last stdout line; rejects with its last stderr line if it fails.
+ */
+export function runFlowvoxJson<T>(command: string, args: string[]): Promise<T> {
+  const bin = fileURLToPath(new URL('../../bin/flowvox.mjs', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, command, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} failed (${code}): ${err.trim().split('\n').pop()}`));
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${command} printed no JSON: ${last}`));
+      }
+    });
+  });
 }

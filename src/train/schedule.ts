@@ -65,7 +65,7 @@ export class PlateauDecay {
    */
   update(value: number, bestBefore: number | null, lr: number): number {
     const s = this.state;
-    if (bestBefore === null || value < bestBefore - s.threshold) {
+    if (this.improves(value, bestBefore)) {
       s.bad = 0;
       return lr;
     }
@@ -73,5 +73,10 @@ export class PlateauDecay {
     if (s.bad < s.patience) return lr;
     s.bad = 0;
     return Math.min(lr, Math.max(s.minLr, lr * s.factor)); // a rate already below minLr stays
+  }
+
+  /** Whether `value` beats `bestBefore` (null: none yet) by more than the threshold: a new best that counts. */
+  improves(value: number, bestBefore: number | null): boolean {
+    return bestBefore === null || value < bestBefore - this.state.threshold;
   }
 }

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DATASETS } from '../../examples/density2d/datasets.js';
 import { FLOWS_2D } from '../../examples/density2d/flows.js';
 import { writeJson } from '../../io/weights-file.js';
-import { CliError, num, parse, printJson, type Command } from '../common.js';
+import { CliError, num, parse, printJson, runFlowvoxJson, type Command } from '../common.js';
 
 const HELP = `flowvox bench-density2d [--datasets 8gaussians,checkerboard] [--flows realnvp] [--minutes 2] [--batch 1024] [--jobs N] [--out DIR] [--json]
   Trains each flow on each dataset with a wall-clock budget and prints one comparison table
@@ -21,26 +19,6 @@ interface Row {
   testNll: number;
   entropy: number | null;
   kl: number | null;
-}
-
-function runOne(args: string[]): Promise<Row> {
-  const bin = fileURLToPath(new URL('../../../bin/flowvox.mjs', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'density2d', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`density2d ${args.join(' ')} failed (${code}): ${err.trim().split('\n').pop()}`));
-      try {
-        resolve(JSON.parse(last) as Row);
-      } catch {
-        reject(new Error(`density2d printed no JSON: ${last}`));
-      }
-    });
-  });
 }
 
 export const command: Command = {
@@ -67,7 +45,7 @@ export const command: Command = {
         const { d, f } = tasks[next++];
         process.stderr.write(`bench: ${f} on ${d} for ${minutes} min…\n`);
         const extra = o.backend ? ['--backend', o.backend] : [];
-        rows.push(await runOne(['--dataset', d, '--flow', f, '--minutes', String(minutes), '--steps', '1000000', '--batch', String(batch), '--seed', String(seed), '--out', join(o.out, `${d}-${f}`), ...extra]));
+        rows.push(await runFlowvoxJson<Row>('density2d', ['--dataset', d, '--flow', f, '--minutes', String(minutes), '--steps', '1000000', '--batch', String(batch), '--seed', String(seed), '--out', join(o.out, `${d}-${f}`), ...extra]));
       }
     };
     await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, worker));

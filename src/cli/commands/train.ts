@@ -86,6 +86,7 @@ export const command: Command = {
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
     const ckptDir = join(o.out, 'checkpoint');
     const lastDir = join(o.out, 'last');
+    const bestDir = join(o.out, 'best');
     const statePath = join(o.out, 'run.json');
     let state: RunState;
     if (o.resume) {
@@ -176,6 +177,15 @@ export const command: Command = {
       }
       return total / valBatches;
     };
+    /** Keeps the model as DIR/best if `valNll` beats the best so far; returns the best before it. */
+    const recordBest = async (valNll: number): Promise<number | null> => {
+      const before = state.bestVal;
+      if (before === null || valNll < before) {
+        state.bestVal = valNll;
+        await saveModelDir(bestDir, model, { source: `flowvox train step ${trainer.step}` });
+      }
+      return before;
+    };
     const checkpoint = async () => {
       await saveWeights(ckptDir, await serialize(model, trainer.optimizer));
       await writeFile(statePath, JSON.stringify(state, null, 2));
@@ -259,11 +269,7 @@ export const command: Command = {
           lastValNll = validate();
           valNll = lastValNll.toFixed(4);
           lastVal = performance.now();
-          const bestBefore = state.bestVal;
-          if (state.bestVal === null || lastValNll < state.bestVal) {
-            state.bestVal = lastValNll;
-            await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${info.step}` });
-          }
+          const bestBefore = await recordBest(lastValNll);
           const next = plateau ? plateau.update(lastValNll, bestBefore, state.lr!) : state.lr!;
           if (next !== state.lr) {
             process.stderr.write(`\nstep ${info.step}: validation NLL has not improved for ${plateau!.state.patience} validations; learning rate ${state.lr!.toExponential(3)} → ${next.toExponential(3)}\n`);
@@ -289,13 +295,10 @@ export const command: Command = {
     }
     const audioSecondsPerSecond = speed();
     lastValNll = validate();
-    if (state.bestVal === null || lastValNll < state.bestVal) {
-      // A new best restarts the plateau count; the end's validation is not counted otherwise, as it
-      // may come seconds after the last periodic one.
-      if (state.lrPlateau && (state.bestVal === null || lastValNll < state.bestVal - state.lrPlateau.threshold)) state.lrPlateau.bad = 0;
-      state.bestVal = lastValNll;
-      await saveModelDir(join(o.out, 'best'), model, { source: `flowvox train step ${trainer.step}` });
-    }
+    // A new best restarts the plateau count; the end's validation is not counted otherwise, as it
+    // may come seconds after the last periodic one.
+    const bestBeforeEnd = await recordBest(lastValNll);
+    if (plateau?.improves(lastValNll, bestBeforeEnd)) plateau.state.bad = 0;
     await appendFile(logPath, `${trainer.step},${(state.elapsedSeconds / 3600).toFixed(4)},,,${lastValNll.toFixed(5)},,${stftCol()}\n`);
     stftLoss?.dispose();
     await checkpoint();
@@ -304,7 +307,7 @@ export const command: Command = {
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
-      best: join(o.out, 'best'), last: lastDir, checkpoint: ckptDir,
+      best: bestDir, last: lastDir, checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };
     if (o.json) printJson(out);

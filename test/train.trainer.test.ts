@@ -4,6 +4,7 @@ import { initBackend } from '../src/backend/index.js';
 import * as F from '../src/flows/index.js';
 import { MLP } from '../src/nn/mlp.js';
 import { decode, restore, serialize } from '../src/train/checkpoint.js';
+import { ParameterAverage } from '../src/train/ema.js';
 import { PlateauDecay, makeSchedule } from '../src/train/schedule.js';
 import { NonFiniteError, Trainer, meanNll } from '../src/train/trainer.js';
 
@@ -128,5 +129,39 @@ describe('PlateauDecay (ReduceLROnPlateau)', () => {
     expect(new PlateauDecay({ patience: 1, factor: 0.5, minLr: 1e-3, threshold: 0, bad: 0 }).update(1, 0, 1e-4)).toBe(1e-4);
     expect(() => new PlateauDecay({ patience: 0, factor: 0.5, minLr: 0, threshold: 0, bad: 0 })).toThrow(/patience/);
     expect(() => new PlateauDecay({ patience: 1, factor: 1, minLr: 0, threshold: 0, bad: 0 })).toThrow(/factor/);
+  });
+});
+
+describe('parameter average (ParameterAverage)', () => {
+  it('follows shadow ← d·shadow + (1 − d)·θ with the warm-up d = min(decay, (1+n)/(10+n))', () => {
+    const model = gaussianModel();
+    const shadow = gaussianModel();
+    const avg = new ParameterAverage(model, shadow, 0.5);
+    expect(avg.decayAt(0)).toBeCloseTo(0.1, 12);
+    expect(avg.decayAt(8)).toBeCloseTo(0.5, 12); // (9/18) reaches the cap
+    expect(avg.decayAt(100)).toBe(0.5);
+    avg.reset();
+    expect(params(shadow)).toEqual(params(model));
+    const trainer = new Trainer(model, { schedule: { lr: 0.05 } });
+    // Hand-computed average of the parameter trajectory.
+    let expected = params(model)['bijector.0.shift'][0];
+    for (let n = 0; n < 12; n++) {
+      trainer.trainStep(() => meanNll(model, data(32, n)));
+      avg.update(n);
+      const d = Math.min(0.5, (1 + n) / (10 + n));
+      expected = d * expected + (1 - d) * params(model)['bijector.0.shift'][0];
+    }
+    expect(params(shadow)['bijector.0.shift'][0]).toBeCloseTo(expected, 5);
+    expect(params(shadow)['bijector.0.shift'][0]).not.toBeCloseTo(params(model)['bijector.0.shift'][0], 5);
+    // Checkpoint round trip under `ema.<name>`; without them, load() reports false and leaves the shadow.
+    const state = new Map(avg.state().map(([n, t]) => [n, t.clone()]));
+    expect([...state.keys()].sort()).toEqual(['ema.bijector.0.shift', 'ema.bijector.1.logScale']);
+    const other = new ParameterAverage(gaussianModel(), gaussianModel(), 0.5);
+    expect(other.load(state)).toBe(true);
+    expect(params(other.shadow)).toEqual(params(shadow));
+    expect(other.load(new Map())).toBe(false);
+    expect(params(other.shadow)).toEqual(params(shadow));
+    expect(() => new ParameterAverage(model, shadow, 1)).toThrow(/decay/);
+    tf.dispose([...state.values()]);
   });
 });

@@ -201,7 +201,7 @@ describe('flowvox card', () => {
     mkdirSync(run, { recursive: true });
     const log = ['step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s', '50,0.1000,-1.0,-0.0811,,1e-4,2.5', '100,0.2000,-2.0,-1.0811,-1.2345,2e-4,2.6', '150,0.3000,-2.5,-1.5811,,3e-4,2.7', '200,0.4321,,,-1.7654,,'].join('\n') + '\n';
     writeFileSync(join(run, 'train-log.csv'), log);
-    writeFileSync(join(run, 'run.json'), JSON.stringify({ elapsedSeconds: 0.4321 * 3600, batch: 8, segment: 16384, lr: 0.001, warmup: 100, clip: 10 }));
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ elapsedSeconds: 0.4321 * 3600, batch: 8, segment: 16384, lr: 0.001, warmup: 100, clip: 10, ema: { decay: 0.9995, startStep: 120 } }));
     writeFileSync(`${run}.log`, 'flowvox: backend wasm (available: wasm, cpu)\n');
     const evalJson = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as EvaluateJson;
     const e = { ...evalJson, split: 'test', data: corpus, model: { logMelDb: 9.8765, mcd: 12.345, mrStft: 2.4681 }, griffinLim: { logMelDb: 3.1111, mcd: 7.2222, mrStft: 1.3333 }, xRealTime: 17.25 };
@@ -214,7 +214,7 @@ describe('flowvox card', () => {
     expect(r.targets.logMelWithin1p5xGL).toBe(false);
     const md = readFileSync(join(out, 'card.md'), 'utf8');
     for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
-      'random 16384-sample segments, batch 8; Adam, learning rate 0.001 after 100 warm-up steps; gradient norm clipped at 10.']) {
+      'random 16384-sample segments, batch 8; Adam, learning rate 0.001 after 100 warm-up steps; gradient norm clipped at 10; validated and shipped as an exponential moving average of the parameters (decay 0.9995 per step, from step 120).']) {
       expect(md).toContain(s);
     }
     // The learning-curve table: every validation point of this short log, the best marked.

@@ -130,6 +130,40 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     await expect(train.run([...args, '--out', join(dir, 'plateau-bad'), '--steps', '1', '--lr-factor', '0.3'])).rejects.toThrow(/--lr-patience/);
   });
 
+  it('keeps a parameter average (--ema): validated, saved as best/last, checkpointed, resumed exactly', async () => {
+    const args = [...common, '--workers', '1', '--ema', '0.9'];
+    const straight = await runJson(train, [...args, '--out', join(dir, 'ema-a'), '--steps', '4']);
+    expect(straight.ema).toEqual({ decay: 0.9, startStep: 0 });
+    await runJson(train, [...args, '--out', join(dir, 'ema-b'), '--steps', '2']);
+    const resumed = await runJson(train, ['--data', data, '--out', join(dir, 'ema-b'), '--steps', '2', '--resume', '--val-batches', '1', '--workers', '1']);
+    expect(resumed.ema).toEqual({ decay: 0.9, startStep: 0 });
+    const a = await loadWeights(join(dir, 'ema-a', 'checkpoint'));
+    const b = await loadWeights(join(dir, 'ema-b', 'checkpoint'));
+    expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+    expect(resumed.valNllNatsPerSample).toBe(straight.valNllNatsPerSample);
+    // DIR/last is the average (ema.* in the checkpoint), which differs from the raw parameters.
+    const ckpt = decode(a.manifest, a.data);
+    const last = await loadWeights(join(dir, 'ema-a', 'last'));
+    let differs = false;
+    for (const [name, t] of decode(last.manifest, last.data)) {
+      expect(Array.from(t.dataSync())).toEqual(Array.from(ckpt.get(`ema.${name}`)!.dataSync()));
+      differs ||= Array.from(t.dataSync()).some((x, i) => x !== ckpt.get(name)!.dataSync()[i]);
+    }
+    expect(differs).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'ema-a', 'last', 'config.json'), 'utf8')).source).toMatch(/parameter average, decay 0.9/);
+    // Switched on in a resumed run, it starts at the current step; --ema 0 removes it.
+    const late = join(dir, 'ema-late');
+    await runJson(train, [...common, '--workers', '1', '--out', late, '--steps', '2']);
+    const on = await runJson(train, ['--data', data, '--out', late, '--steps', '1', '--resume', '--val-batches', '1', '--workers', '1', '--ema', '0.99']);
+    expect(on.ema).toEqual({ decay: 0.99, startStep: 2 });
+    const off = await runJson(train, ['--data', data, '--out', late, '--steps', '1', '--resume', '--val-batches', '1', '--workers', '1', '--ema', '0']);
+    expect(off.ema).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(late, 'run.json'), 'utf8')).ema).toBeUndefined();
+    const w = await loadWeights(join(late, 'checkpoint'));
+    expect([...decode(w.manifest, w.data).keys()].some((k) => k.startsWith('ema.'))).toBe(false);
+    await expect(train.run([...common, '--out', join(dir, 'ema-bad'), '--steps', '1', '--ema', '1'])).rejects.toThrow(/ema/);
+  });
+
   it('refuses to overwrite a run without --resume', async () => {
     await expect(train.run([...common, '--out', join(dir, 'a'), '--steps', '1'])).rejects.toThrow(/--resume/);
   });

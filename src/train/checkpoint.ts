@@ -79,6 +79,8 @@ async function encodeFloat16(named: tf.NamedTensorMap): Promise<{ data: ArrayBuf
 export interface SerializeOptions {
   /** 'float16' halves the file (for shipped models); checkpoints stay float32 for exact resume. */
   dtype?: 'float32' | 'float16';
+  /** More named tensors to keep in a checkpoint (e.g. a parameter average, `ema.<name>`). */
+  extra?: [string, tf.Tensor][];
 }
 
 /** Encodes the model's parameters (and, for a checkpoint, the optimizer's moments). */
@@ -88,6 +90,7 @@ export async function serialize(model: Module, optimizer?: Adam, meta?: Record<s
   if (optimizer) for (const [n, t] of optimizer.state()) named[n] = t;
   // Training state beside the parameters (checkpoints only): what makes --resume exact.
   if (optimizer) for (const [n, t] of model.namedState()) named[n] = t;
+  for (const [n, t] of opts.extra ?? []) named[n] = t;
   if (opts.dtype === 'float16' && optimizer) throw new Error('checkpoints with optimizer state are stored in float32');
   const { data, specs } = opts.dtype === 'float16' ? await encodeFloat16(named) : await tf.io.encodeWeights(named);
   return {

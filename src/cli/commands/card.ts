@@ -30,6 +30,7 @@ export function recipeLine(r: RecipeState | null): string {
   const parts = [`Maximum likelihood on random ${r?.segment ?? '?'}-sample segments, batch ${r?.batch ?? '?'}`];
   if (r?.lr !== undefined) parts.push(`Adam, learning rate ${r.lr}${r.warmup ? ` after ${r.warmup} warm-up steps` : ''}`);
   if (r?.clip) parts.push(`gradient norm clipped at ${r.clip}`);
+  if (r?.ema) parts.push(`validated and shipped as an exponential moving average of the parameters (decay ${r.ema.decay} per step, from step ${r.ema.startStep})`);
   if (r?.stftWeight) parts.push(`plus ${r.stftWeight} × a multi-resolution STFT loss on samples (σ ${r.stftSigma}) for ${r.stftBatch} segments of each batch`);
   return `${parts.join('; ')}.`;
 }

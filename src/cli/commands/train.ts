@@ -8,6 +8,7 @@ import { loadAudioSplit } from '../../io/audio-dir.js';
 import { saveModelDir } from '../../io/model-dir.js';
 import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
+import { ParameterAverage } from '../../train/ema.js';
 import { ParallelTrainer, type ParallelStepInfo, type StepTiming } from '../../train/parallel.js';
 import { makeSchedule, PlateauDecay, type PlateauState } from '../../train/schedule.js';
 import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
@@ -22,7 +23,7 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
               [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
-              [--lr-min 1e-5] [--json]
+              [--lr-min 1e-5] [--ema 0] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -33,6 +34,10 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   validations in a row have not beaten the best validation NLL by more than 0.001 nats/sample
   (ReduceLROnPlateau); kept in run.json, so --resume continues it. --lr on a resume sets the rate
   and restarts the count; --lr-patience 0 turns it off.
+  --ema D in (0, 1) keeps an exponential moving average of the parameters (decay D per step, e.g.
+  0.9995 ≈ the last 2000 steps) and validates, keeps as DIR/best and writes as DIR/last the averaged
+  model instead of the raw one; the average is checkpointed, so --resume continues it. Turned on in
+  a resumed run, it starts from the current parameters; --ema 0 turns it off.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
   splitting every batch; default: one per core (1 with --stft-weight). Exact: the same result as one
   thread to float32 rounding, and --workers may change across --resume.
@@ -68,6 +73,8 @@ export interface RunState {
   stftPair?: boolean;
   /** Learning-rate drops on a validation plateau (absent: off). */
   lrPlateau?: PlateauState;
+  /** Parameter average (absent: off): decay per step, and the step at which it started. */
+  ema?: { decay: number; startStep: number };
 }
 
 export const command: Command = {
@@ -79,7 +86,7 @@ export const command: Command = {
       batch: { type: 'string' }, segment: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'ckpt-every': { type: 'string' },
       'val-batches': { type: 'string' }, workers: { type: 'string' },
-      'lr-patience': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
+      'lr-patience': { type: 'string' }, ema: { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -119,6 +126,7 @@ export const command: Command = {
       }
       : undefined;
     if (!lrPlateau && (o['lr-factor'] !== undefined || o['lr-min'] !== undefined)) throw new CliError('--lr-factor and --lr-min need --lr-patience P > 0');
+    const emaDecay = num(o.ema, 'ema', state.ema?.decay ?? 0, { min: 0, max: 0.999999 });
     const warmup = num(o.warmup, 'warmup', state.warmup ?? 500, { min: 0, int: true });
     const clip = num(o.clip, 'clip', state.clip ?? 10, { min: 0 });
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
@@ -148,6 +156,9 @@ export const command: Command = {
     const valSampler = new SegmentSampler(data.validation, state.segment, mel);
 
     const model = new WaveGlow(state.config, state.seed);
+    // The averaged parameters live in a second model, which validation, DIR/best and DIR/last use.
+    const average = emaDecay > 0 ? new ParameterAverage<WaveGlow>(model, new WaveGlow(state.config, state.seed), emaDecay) : null;
+    const scored = average?.shadow ?? model;
     // The rate is read from the state at every step: a plateau drop changes it mid-run.
     const trainer = new Trainer(model, { clipNorm: clip || undefined, schedule: (step) => makeSchedule({ lr: state.lr!, warmupSteps: warmup })(step) });
     const plateau = state.lrPlateau ? new PlateauDecay(state.lrPlateau) : null;
@@ -155,9 +166,20 @@ export const command: Command = {
       const w = await loadWeights(ckptDir);
       const t = decode(w.manifest, w.data);
       restore(model, t, trainer.optimizer, w.manifest.step);
+      // An average switched on now (or absent from an older checkpoint) starts from these parameters.
+      if (average && !(state.ema && average.load(t))) {
+        average.reset();
+        state.ema = { decay: emaDecay, startStep: trainer.step };
+      }
       tf.dispose([...t.values()]);
       process.stderr.write(`resumed at step ${trainer.step} (${(state.elapsedSeconds / 3600).toFixed(2)} h trained)\n`);
     }
+    if (average && !state.ema) {
+      average.reset();
+      state.ema = { decay: emaDecay, startStep: trainer.step };
+    }
+    if (state.ema) state.ema.decay = emaDecay;
+    if (!average) state.ema = undefined;
     await mkdir(o.out, { recursive: true });
     const logPath = join(o.out, 'train-log.csv');
     if (!existsSync(logPath)) await writeFile(logPath, 'step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s,stft_loss\n');
@@ -172,26 +194,27 @@ export const command: Command = {
       for (let i = 0; i < valBatches; i++) {
         total += tf.tidy(() => {
           const b = valSampler.batch(state.batch, 1_000_000 + i); // fixed segments every time
-          return WaveGlow.nllPerSample(model.loss(b.audio, b.mel).dataSync()[0]);
+          return WaveGlow.nllPerSample(scored.loss(b.audio, b.mel).dataSync()[0]);
         });
       }
       return total / valBatches;
     };
+    const modelSource = () => `flowvox train step ${trainer.step}${average ? ` (parameter average, decay ${average.decay})` : ''}`;
     /** Keeps the model as DIR/best if `valNll` beats the best so far; returns the best before it. */
     const recordBest = async (valNll: number): Promise<number | null> => {
       const before = state.bestVal;
       if (before === null || valNll < before) {
         state.bestVal = valNll;
-        await saveModelDir(bestDir, model, { source: `flowvox train step ${trainer.step}` });
+        await saveModelDir(bestDir, scored, { source: modelSource() });
       }
       return before;
     };
     const checkpoint = async () => {
-      await saveWeights(ckptDir, await serialize(model, trainer.optimizer));
+      await saveWeights(ckptDir, await serialize(model, trainer.optimizer, undefined, { extra: average?.state() }));
       await writeFile(statePath, JSON.stringify(state, null, 2));
       // The latest model as a model directory at every checkpoint, not only at the end: with an extra
       // loss on, the best by NLL is not necessarily the one to listen to or evaluate mid-run.
-      await saveModelDir(lastDir, model, { source: `flowvox train step ${trainer.step}` });
+      await saveModelDir(lastDir, scored, { source: modelSource() });
     };
 
     const parallel = workers > 1
@@ -256,6 +279,7 @@ export const command: Command = {
       while (!stop && stepsThisRun < maxSteps && (performance.now() - t0) / 1000 < minutes * 60) {
         const tStep = performance.now();
         const info = await trainStep();
+        average?.update(trainer.step - 1 - state.ema!.startStep);
         stepsThisRun++;
         if (stepsThisRun === 1) tFirst = performance.now();
         else timings.push({ total: (performance.now() - tStep) / 1000, ...('timing' in info ? info.timing : {}) });
@@ -305,6 +329,7 @@ export const command: Command = {
     const out = {
       step: trainer.step, stepsThisRun, hours: Number((state.elapsedSeconds / 3600).toFixed(4)), backend, workers, lr: state.lr,
       valNllNatsPerSample: Number(lastValNll.toFixed(5)), bestValNll: state.bestVal,
+      ...(state.ema ? { ema: state.ema } : {}),
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
       best: bestDir, last: lastDir, checkpoint: ckptDir,

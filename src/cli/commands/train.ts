@@ -166,20 +166,14 @@ export const command: Command = {
       const w = await loadWeights(ckptDir);
       const t = decode(w.manifest, w.data);
       restore(model, t, trainer.optimizer, w.manifest.step);
-      // An average switched on now (or absent from an older checkpoint) starts from these parameters.
-      if (average && !(state.ema && average.load(t))) {
-        average.reset();
-        state.ema = { decay: emaDecay, startStep: trainer.step };
-      }
+      // The checkpoint's average continues; one switched on now (or absent from it) starts afresh below.
+      if (average && !(state.ema && average.load(t))) state.ema = undefined;
       tf.dispose([...t.values()]);
       process.stderr.write(`resumed at step ${trainer.step} (${(state.elapsedSeconds / 3600).toFixed(2)} h trained)\n`);
     }
-    if (average && !state.ema) {
-      average.reset();
-      state.ema = { decay: emaDecay, startStep: trainer.step };
-    }
-    if (state.ema) state.ema.decay = emaDecay;
-    if (!average) state.ema = undefined;
+    // A new average starts from the current parameters (a fresh run's initial ones, or a resumed run's).
+    if (average && !state.ema) average.reset();
+    state.ema = average ? { decay: emaDecay, startStep: state.ema?.startStep ?? trainer.step } : undefined;
     await mkdir(o.out, { recursive: true });
     const logPath = join(o.out, 'train-log.csv');
     if (!existsSync(logPath)) await writeFile(logPath, 'step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s,stft_loss\n');

@@ -12,7 +12,7 @@ import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
 import { distances, pickEvenly, selectSamples, summarize, type ClipEvaluation } from '../src/vocoder/evaluate.js';
 import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
-import { command as card, curveRows } from '../src/cli/commands/card.js';
+import { command as card, curveRows, recipeLine } from '../src/cli/commands/card.js';
 import { command as exportSamples, type SampleIndex } from '../src/cli/commands/export-samples.js';
 
 const SR = 22050;
@@ -196,6 +196,12 @@ describe('flowvox evaluate', () => {
 });
 
 describe('flowvox card', () => {
+  it('names the model a run started from (--init-from) in the recipe line', () => {
+    expect(recipeLine({ segment: 8192, batch: 16, initFrom: { dir: 'runs/x/last', source: 'flowvox train step 64131', grown: true } }))
+      .toBe('Maximum likelihood on random 8192-sample segments, batch 16; started from flowvox train step 64131, its WN networks grown to this width/depth with the function unchanged.');
+    expect(recipeLine({ segment: 8192, batch: 16, initFrom: { dir: 'runs/x/last', grown: false } })).toContain('; started from runs/x/last.');
+  });
+
   it('writes card.md with the given numbers, learning curves and the training log', async () => {
     const run = join(dir, 'run');
     mkdirSync(run, { recursive: true });

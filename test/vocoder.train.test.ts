@@ -1,5 +1,5 @@
 /** train → synthesize → likelihood on a few seconds of generated audio, through the CLI commands. */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -106,7 +106,7 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     const out = join(dir, 'plateau');
     // At lr 1e-7 nothing improves by 0.001 nats, so every validation after the first is a "bad" one.
     const args = ['--preset', 'tiny', '--data', data, '--batch', '2', '--segment', '4096', '--lr', '1e-7', '--warmup', '0', '--val-batches', '1', '--workers', '1'];
-    const first = await runJson(train, [...args, '--out', out, '--minutes', '0.25', '--val-every', '0.05', '--lr-patience', '2', '--lr-min', '1e-9']);
+    const first = await runJson(train, [...args, '--out', out, '--minutes', '0.25', '--val-every', '0.05', '--lr-patience', '2', '--lr-min', '1e-7']);
     const state = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { lr: number; lrPlateau: { patience: number; factor: number; minLr: number; bad: number } };
     expect(state.lrPlateau).toMatchObject({ patience: 2, factor: 0.5, minLr: 1e-9 });
     const rows = readFileSync(join(out, 'train-log.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
@@ -162,6 +162,29 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     const w = await loadWeights(join(late, 'checkpoint'));
     expect([...decode(w.manifest, w.data).keys()].some((k) => k.startsWith('ema.'))).toBe(false);
     await expect(train.run([...common, '--out', join(dir, 'ema-bad'), '--steps', '1', '--ema', '1'])).rejects.toThrow(/ema/);
+  });
+
+  it('starts a run from a trained model (--init-from), growing its WN networks with the function unchanged', async () => {
+    const from = join(dir, 'a', 'last'); // the 6-step run above
+    const source = (await runJson(train, [...common, '--out', join(dir, 'init-same'), '--steps', '1', '--lr', '1e-7', '--init-from', from])).valNllNatsPerSample as number;
+    const wide = join(dir, 'tiny-wide.json');
+    writeFileSync(wide, JSON.stringify({ ...JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')).waveglow, WN_config: { n_layers: 3, n_channels: 24, kernel_size: 3 } }));
+    const out = join(dir, 'init-grown');
+    const args = ['--config', wide, '--data', data, '--batch', '2', '--segment', '4096', '--warmup', '2', '--val-batches', '1', '--lr', '1e-7', '--init-from', from];
+    const grown = await runJson(train, [...args, '--out', out, '--steps', '1']);
+    expect(grown.params).toBeGreaterThan(5000 + ((await loadWeights(from)).data.byteLength / 4));
+    // After one step at a negligible rate both score what the source scored on the same validation segments…
+    cpSync(join(dir, 'a'), join(dir, 'a-more'), { recursive: true });
+    const a = (await runJson(train, ['--data', data, '--out', join(dir, 'a-more'), '--steps', '1', '--lr', '1e-7', '--resume', '--val-batches', '1'])).valNllNatsPerSample as number;
+    expect(Math.abs(source - a)).toBeLessThan(2e-3);
+    expect(Math.abs((grown.valNllNatsPerSample as number) - a)).toBeLessThan(2e-3);
+    // … whereas the same wider model from scratch does not.
+    const scratch = await runJson(train, [...args.slice(0, -2), '--out', join(dir, 'init-scratch'), '--steps', '1']);
+    expect(Math.abs((scratch.valNllNatsPerSample as number) - a)).toBeGreaterThan(0.05);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).initFrom).toEqual({ dir: from, source: 'flowvox train step 6', grown: true });
+    await expect(train.run([...args, '--out', out, '--steps', '1', '--resume'])).rejects.toThrow(/cannot be combined with --resume/);
+    await expect(train.run(['--preset', 'cpu-small', '--data', data, '--out', join(dir, 'init-bad'), '--steps', '1', '--init-from', from])).rejects.toThrow(/cannot start this model from it: n_flows differs/);
+    await expect(train.run(['--data', data, '--out', join(dir, 'init-missing'), '--steps', '1', '--init-from', join(dir, 'nowhere')])).rejects.toThrow(/not a flowvox model directory/);
   });
 
   it('refuses to overwrite a run without --resume', async () => {

@@ -28,6 +28,7 @@ type RecipeState = Partial<RunState>;
 /** The training recipe in words, from run.json (settings a run did not record are left out). */
 export function recipeLine(r: RecipeState | null): string {
   const parts = [`Maximum likelihood on random ${r?.segment ?? '?'}-sample segments, batch ${r?.batch ?? '?'}`];
+  if (r?.initFrom) parts.push(`started from ${r.initFrom.source ?? r.initFrom.dir}${r.initFrom.grown ? ', its WN networks grown to this width/depth with the function unchanged' : ''}`);
   if (r?.lr !== undefined) parts.push(`Adam, learning rate ${r.lr}${r.warmup ? ` after ${r.warmup} warm-up steps` : ''}`);
   if (r?.clip) parts.push(`gradient norm clipped at ${r.clip}`);
   if (r?.ema) parts.push(`validated and shipped as an exponential moving average of the parameters (decay ${r.ema.decay} per step, from step ${r.ema.startStep})`);

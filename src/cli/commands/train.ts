@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
 import { loadAudioSplit } from '../../io/audio-dir.js';
-import { saveModelDir } from '../../io/model-dir.js';
+import { loadModelDir, saveModelDir } from '../../io/model-dir.js';
 import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
 import { ParameterAverage } from '../../train/ema.js';
@@ -15,6 +15,8 @@ import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
 import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { MultiResolutionStftLoss } from '../../train/stft-loss.js';
 import { SegmentSampler } from '../../vocoder/data.js';
+import { growError, growWaveGlow } from '../../vocoder/grow.js';
+import { parseConfigFile, type ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
@@ -23,7 +25,7 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
               [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
-              [--lr-min 1e-5] [--ema 0] [--json]
+              [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -38,6 +40,10 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   0.9995 ≈ the last 2000 steps) and validates, keeps as DIR/best and writes as DIR/last the averaged
   model instead of the raw one; the average is checkpointed, so --resume continues it. Turned on in
   a resumed run, it starts from the current parameters; --ema 0 turns it off.
+  --init-from MODEL_DIR starts a new run from a trained model instead of random weights. The
+  --preset/--config (default: the model's own) may have wider or deeper WN networks (n_channels,
+  n_layers); the model then grows into it computing the same function (new units start with zero
+  weights into the old ones, src/vocoder/grow.ts), so capacity rises without starting over.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
   splitting every batch; default: one per core (1 with --stft-weight). Exact: the same result as one
   thread to float32 rounding, and --workers may change across --resume.
@@ -75,6 +81,8 @@ export interface RunState {
   lrPlateau?: PlateauState;
   /** Parameter average (absent: off): decay per step, and the step at which it started. */
   ema?: { decay: number; startStep: number };
+  /** The trained model a run started from (--init-from): its directory and its config's source. */
+  initFrom?: { dir: string; source?: string; grown: boolean };
 }
 
 export const command: Command = {
@@ -88,6 +96,7 @@ export const command: Command = {
       'val-batches': { type: 'string' }, workers: { type: 'string' },
       'lr-patience': { type: 'string' }, ema: { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
+      'init-from': { type: 'string' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -96,19 +105,32 @@ export const command: Command = {
     const bestDir = join(o.out, 'best');
     const statePath = join(o.out, 'run.json');
     let state: RunState;
+    let initConfig: ModelConfigFile | null = null;
     if (o.resume) {
+      if (o['init-from']) throw new CliError('--init-from starts a new run; it cannot be combined with --resume');
       if (!existsSync(statePath)) throw new CliError(`--resume: no run in ${o.out} (missing run.json)`);
       state = JSON.parse(await readFile(statePath, 'utf8')) as RunState;
     } else {
       if (existsSync(statePath)) throw new CliError(`${o.out} already holds a training run; pass --resume to continue it or choose another --out`);
+      if (o['init-from']) {
+        try {
+          initConfig = parseConfigFile(JSON.parse(await readFile(join(o['init-from'], 'config.json'), 'utf8')));
+        } catch (e) {
+          throw new CliError(`--init-from ${o['init-from']}: not a flowvox model directory (${(e as Error).message})`);
+        }
+      }
       let config: WaveGlowConfig;
       if (o.config) config = JSON.parse(await readFile(o.config, 'utf8')) as WaveGlowConfig;
       else if (o.preset) config = preset(o.preset);
+      else if (initConfig) config = structuredClone(initConfig.waveglow);
       else throw new CliError(`--preset NAME or --config FILE is required\n${HELP}`);
+      const why = initConfig ? growError(initConfig.waveglow, config) : null;
+      if (why) throw new CliError(`--init-from ${o['init-from']}: cannot start this model from it: ${why}`);
       const g = config.n_group;
       const segment = num(o.segment, 'segment', 16384, { min: 1024, int: true });
       if (segment % g !== 0 || segment % (config.hop_length ?? 256) !== 0) throw new CliError(`--segment must be a multiple of n_group (${g}) and the hop (${config.hop_length ?? 256})`);
       state = { elapsedSeconds: 0, bestVal: null, config, segment, batch: num(o.batch, 'batch', 4, { min: 1, int: true }), seed: num(o.seed, 'seed', 0, { min: 0, int: true }) };
+      if (initConfig) state.initFrom = { dir: o['init-from']!, source: initConfig.source, grown: config.WN_config.n_channels > initConfig.waveglow.WN_config.n_channels || config.WN_config.n_layers > initConfig.waveglow.WN_config.n_layers };
     }
     const minutes = o.minutes === undefined ? Infinity : num(o.minutes, 'minutes', 0, { min: 0 });
     const maxSteps = num(o.steps, 'steps', Infinity, { min: 1, int: true });
@@ -156,6 +178,14 @@ export const command: Command = {
     const valSampler = new SegmentSampler(data.validation, state.segment, mel);
 
     const model = new WaveGlow(state.config, state.seed);
+    if (initConfig) {
+      const from = (await loadModelDir(state.initFrom!.dir)).model;
+      const grown = growWaveGlow(from, state.config, state.seed);
+      model.loadParameters(new Map(grown.namedParameters()));
+      grown.dispose();
+      from.dispose();
+      process.stderr.write(`initialised from ${state.initFrom!.dir}${state.initFrom!.grown ? ` (WN grown to ${state.config.WN_config.n_layers} × ${state.config.WN_config.n_channels})` : ''}\n`);
+    }
     // The averaged parameters live in a second model, which validation, DIR/best and DIR/last use.
     const average = emaDecay > 0 ? new ParameterAverage<WaveGlow>(model, new WaveGlow(state.config, state.seed), emaDecay) : null;
     const scored = average?.shadow ?? model;

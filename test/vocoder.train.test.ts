@@ -106,7 +106,7 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     const out = join(dir, 'plateau');
     // At lr 1e-7 nothing improves by 0.001 nats, so every validation after the first is a "bad" one.
     const args = ['--preset', 'tiny', '--data', data, '--batch', '2', '--segment', '4096', '--lr', '1e-7', '--warmup', '0', '--val-batches', '1', '--workers', '1'];
-    const first = await runJson(train, [...args, '--out', out, '--minutes', '0.25', '--val-every', '0.05', '--lr-patience', '2', '--lr-min', '1e-7']);
+    const first = await runJson(train, [...args, '--out', out, '--minutes', '0.25', '--val-every', '0.05', '--lr-patience', '2', '--lr-min', '1e-9']);
     const state = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { lr: number; lrPlateau: { patience: number; factor: number; minLr: number; bad: number } };
     expect(state.lrPlateau).toMatchObject({ patience: 2, factor: 0.5, minLr: 1e-9 });
     const rows = readFileSync(join(out, 'train-log.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));

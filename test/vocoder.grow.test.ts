@@ -61,9 +61,13 @@ describe('growWaveGlow', () => {
     // Before a step: the end conv's rows for new skip channels, a new layer's res/skip, and the in-layer weights from new channels are zero …
     expect(tf.max(tf.abs(newRows(wn.end.w, 0))).dataSync()[0]).toBe(0);
     expect(tf.max(tf.abs(wn.resSkip[2]!.w)).dataSync()[0]).toBe(0);
+    // (in-layer 0 [k, 24, 48]: rows of the new channels 16…23 into the old tanh units 0…15)
+    const newIntoOld = (t: tf.Tensor) => tf.slice(t, [0, 16, 0], [-1, -1, 16]);
+    expect(tf.max(tf.abs(newIntoOld(wn.inLayers[0]!.w))).dataSync()[0]).toBe(0);
     // … and their gradients are not.
     expect(tf.max(tf.abs(newRows(grads[wn.end.w.name]!, 0))).dataSync()[0]).toBeGreaterThan(1e-6);
     expect(tf.max(tf.abs(grads[wn.resSkip[2]!.w.name]!)).dataSync()[0]).toBeGreaterThan(1e-6);
+    expect(tf.max(tf.abs(newIntoOld(grads[wn.inLayers[0]!.w.name]!))).dataSync()[0]).toBeGreaterThan(1e-6);
     tf.dispose([audio, mel, ...Object.values(grads)]);
     src.dispose();
     grown.dispose();

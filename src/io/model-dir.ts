@@ -11,14 +11,19 @@ export interface LoadedModel {
   dir: string;
 }
 
-export async function loadModelDir(dir: string): Promise<LoadedModel> {
+/** A model directory's config.json, without loading its weights (no tfjs backend needed). */
+export async function readModelConfig(dir: string): Promise<ModelConfigFile> {
   let raw: string;
   try {
     raw = await readFile(join(dir, 'config.json'), 'utf8');
   } catch {
     throw new Error(`${dir} is not a flowvox model directory (no config.json)`);
   }
-  const config = parseConfigFile(JSON.parse(raw));
+  return parseConfigFile(JSON.parse(raw));
+}
+
+export async function loadModelDir(dir: string): Promise<LoadedModel> {
+  const config = await readModelConfig(dir);
   const w = await loadWeights(dir);
   return { model: modelFromWeights(config, w.manifest, w.data), config, dir };
 }

@@ -33,16 +33,24 @@ export function growError(from: WaveGlowConfig, to: WaveGlowConfig): string | nu
  * computes. Throws if `config` changes anything but the WN's width and depth.
  */
 export function growWaveGlow(from: WaveGlow, config: WaveGlowConfig, seed = 0): WaveGlow {
-  const why = growError(from.config, config);
-  if (why) throw new Error(`cannot grow the model: ${why}`);
   const to = new WaveGlow(config, seed);
+  growInto(from, to);
+  return to;
+}
+
+/**
+ * Makes `to`, a freshly initialised WaveGlow (its random init is what the new units keep), compute
+ * what `from` computes. Throws if `to`'s config changes anything but the WN's width and depth.
+ */
+export function growInto(from: WaveGlow, to: WaveGlow): void {
+  const why = growError(from.config, to.config);
+  if (why) throw new Error(`cannot grow the model: ${why}`);
   const inWn = new Set(to.wns.flatMap((w) => w.namedParameters().map(([, v]) => v)));
   const source = new Map(from.namedParameters());
   for (const [name, v] of to.namedParameters()) {
     if (!inWn.has(v)) v.assign(source.get(name)!);
   }
   from.wns.forEach((w, k) => growWN(w, to.wns[k]!));
-  return to;
 }
 
 /** Copies `src` into the (wider/deeper, freshly initialised) `dst` as described above. */
@@ -57,11 +65,10 @@ function growWN(src: WN, dst: WN): void {
     const place = (fresh: tf.Tensor, old: tf.Tensor, rowAxis: number | null, colOffsets: number[], colWidth: number): tf.Tensor => {
       const rank = fresh.rank;
       const colAxis = rank - 1;
-      const parts = colOffsets.map((_, j) => tf.slice(old, Array(rank).fill(0).map((_, a) => (a === colAxis ? j * colWidth : 0)), old.shape.map((s, a) => (a === colAxis ? colWidth : s))));
       let out = fresh;
       colOffsets.forEach((off, j) => {
+        let block = tf.slice(old, Array(rank).fill(0).map((_, a) => (a === colAxis ? j * colWidth : 0)), old.shape.map((s, a) => (a === colAxis ? colWidth : s)));
         // Zeros on the new rows: new units must not reach old ones.
-        let block = parts[j]!;
         if (rowAxis !== null && fresh.shape[rowAxis]! > old.shape[rowAxis]!) {
           const padding = fresh.shape.map((): [number, number] => [0, 0]);
           padding[rowAxis] = [0, fresh.shape[rowAxis]! - old.shape[rowAxis]!];

@@ -1,9 +1,10 @@
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Manifest } from '../../data/speech.js';
+import { readModelConfig } from '../../io/model-dir.js';
 import { writePng } from '../../io/png-file.js';
 import { lineChart } from '../../plot/charts.js';
-import { parseConfigFile, type ModelConfigFile } from '../../vocoder/model-dir.js';
+import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS } from '../../vocoder/presets.js';
 import { LOG_MEL_TARGET_RATIO, qualityTargets, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { CliError, parse, printJson, type Command } from '../common.js';
@@ -219,7 +220,7 @@ export const command: Command = {
     const rows = parseTrainLog(csv);
     let config: ModelConfigFile;
     try {
-      config = parseConfigFile(JSON.parse(await readFile(join(o.model, 'config.json'), 'utf8')));
+      config = await readModelConfig(o.model);
     } catch (e) {
       throw new CliError(`${o.model}: ${(e as Error).message}`);
     }

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
 import { loadAudioSplit } from '../../io/audio-dir.js';
-import { loadModelDir, saveModelDir } from '../../io/model-dir.js';
+import { loadModelDir, readModelConfig, saveModelDir } from '../../io/model-dir.js';
 import { loadWeights, saveWeights } from '../../io/weights-file.js';
 import { decode, restore, serialize } from '../../train/checkpoint.js';
 import { ParameterAverage } from '../../train/ema.js';
@@ -15,8 +15,8 @@ import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
 import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { MultiResolutionStftLoss } from '../../train/stft-loss.js';
 import { SegmentSampler } from '../../vocoder/data.js';
-import { growError, growWaveGlow } from '../../vocoder/grow.js';
-import { parseConfigFile, type ModelConfigFile } from '../../vocoder/model-dir.js';
+import { growError, growInto } from '../../vocoder/grow.js';
+import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
@@ -114,9 +114,9 @@ export const command: Command = {
       if (existsSync(statePath)) throw new CliError(`${o.out} already holds a training run; pass --resume to continue it or choose another --out`);
       if (o['init-from']) {
         try {
-          initConfig = parseConfigFile(JSON.parse(await readFile(join(o['init-from'], 'config.json'), 'utf8')));
+          initConfig = await readModelConfig(o['init-from']);
         } catch (e) {
-          throw new CliError(`--init-from ${o['init-from']}: not a flowvox model directory (${(e as Error).message})`);
+          throw new CliError(`--init-from: ${(e as Error).message}`);
         }
       }
       let config: WaveGlowConfig;
@@ -180,9 +180,7 @@ export const command: Command = {
     const model = new WaveGlow(state.config, state.seed);
     if (initConfig) {
       const from = (await loadModelDir(state.initFrom!.dir)).model;
-      const grown = growWaveGlow(from, state.config, state.seed);
-      model.loadParameters(new Map(grown.namedParameters()));
-      grown.dispose();
+      growInto(from, model);
       from.dispose();
       process.stderr.write(`initialised from ${state.initFrom!.dir}${state.initFrom!.grown ? ` (WN grown to ${state.config.WN_config.n_layers} × ${state.config.WN_config.n_channels})` : ''}\n`);
     }

@@ -3,6 +3,7 @@
  * float rounding) for any chunking, with a calibration and feature flow, for input at another
  * rate; memory stays bounded on an endless stream; bad input gets a clear StreamInputError.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FeatureFlow, featureFrames } from '../src/anomaly/features-flow.js';
 import { scoreAudio, type Calibration, type SegmentScores } from '../src/anomaly/scorer.js';
@@ -197,6 +198,19 @@ describe('bounded memory and bad input', () => {
       const plan = planSegments(st.received, { sampleRate: SR, segment: 0.5, hop: 0.25, align: 256, quantum: 256 });
       expect(starts).toEqual(plan.map((s) => s.startSample));
     }
+  });
+
+  it('scoring a long stream leaves no tensors behind', () => {
+    const audio = signal(2.6, SR, 5);
+    const run = () => {
+      const s = new StreamScorer(model, MEL);
+      expect(streamAll(s, audio, [3000]).length).toBeGreaterThan(5);
+      s.dispose();
+    };
+    run(); // first calls may cache (kernels, constants)
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) run();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('NaN/Inf, input after the end, a backlog over the limit, a too-short stream: StreamInputError', () => {

@@ -145,6 +145,18 @@ describe.each(CASES)('seamless chunking: $name', ({ cfg, frames, sizes, inner })
     expect(maxAbs(c, wholeDenoised)).toBeLessThanOrEqual(1e-4);
   });
 
+  it('a long run leaves no tensors behind (the server synthesises for hours)', () => {
+    const denoiser = new Denoiser(model); // holds its bias spectrum, made once per worker
+    const round = () => {
+      utteranceLatent(model, frames, 0.6, 7);
+      chunked(model, mel, frames, z, { chunkFrames: 64, extraSamples: DENOISE_MARGIN_SAMPLES }, { denoiser, strength: 0.1 }, SOME);
+    };
+    round(); // first calls may cache (kernels, constants)
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) round();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('R − 1 positions of context break equality (the test can fail)', () => {
     const only = model.config.n_group > 8 ? SOME : undefined;
     const exact = maxAbs(chunked(model, mel, frames, z, { chunkFrames: 5 }, undefined, only), ref);

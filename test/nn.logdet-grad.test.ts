@@ -130,6 +130,100 @@ describe('LogAbsDetTracker (warm-started Newton–Schulz gradient of log|det W|)
   });
 });
 
+describe('LogAbsDetTracker.valueNear (the training step\'s value, updated through the kept inverse)', () => {
+  /** A training step as the conv takes it: the value by valueNear, then the gradient (refines X). */
+  const trainingStep = (t: LogAbsDetTracker, v: tf.Variable): number => {
+    const value = t.valueNear(v as unknown as tf.Tensor2D);
+    const r = tf.variableGrads(() => t.logAbsDet(v as unknown as tf.Tensor2D), [v]);
+    tf.dispose([r.value, Object.values(r.grads)]);
+    return value;
+  };
+  // Copies: the cpu backend keeps the array a tensor is made from, and the tests step w in place.
+  const set = (v: tf.Variable, w: Float32Array) => tf.tidy(() => v.assign(tf.tensor2d(w.slice(), v.shape as [number, number])));
+
+  it('follows the host LU to 1e-7 over 150 Adam-sized steps, with a host LU only every exactEvery calls', () => {
+    const n = 96;
+    const w = startMatrix(n, 31).map((x) => 1.05 * x); // log|det W| ≈ 96·log 1.05 + …, far from 0
+    const rand = mulberry32(32);
+    const v = tf.variable(tf.tensor2d(w.slice(), [n, n]));
+    const t = new LogAbsDetTracker({ exactEvery: 60 });
+    let worst = 0;
+    let tensors = -1;
+    for (let step = 0; step < 150; step++) {
+      if (step > 0) {
+        adamLikeStep(w, step % 10 === 0 ? 3e-4 : 1e-4, rand); // ‖E‖ ≈ 0.03 and 0.01
+        set(v, w);
+      }
+      worst = Math.max(worst, Math.abs(trainingStep(t, v) - slogdetHost(w, n).logAbsDet));
+      if (step === 2) tensors = tf.memory().numTensors;
+      if (step > 2) expect(tf.memory().numTensors).toBe(tensors);
+    }
+    if (process.env.FLOWVOX_VERBOSE) console.log(`valueNear: worst |Δ| to the host LU over 150 steps ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-7);
+    expect(t.stats).toMatchObject({ valueExact: 3, valueUpdated: 147 }); // steps 0, 60, 120
+    // The first-order term alone (tr E) would be off by far more: the update's higher terms matter.
+    const w0 = Float32Array.from(w);
+    adamLikeStep(w, 3e-3, rand);
+    const x = inverseHost(w0, n);
+    let tr = 0;
+    for (let r = 0; r < n; r++) for (let k = 0; k < n; k++) tr += x[r * n + k] * (w[k * n + r] - w0[k * n + r]);
+    expect(Math.abs(slogdetHost(w0, n).logAbsDet + tr - slogdetHost(w, n).logAbsDet)).toBeGreaterThan(1e-5);
+    t.dispose();
+    v.dispose();
+  });
+
+  it('takes a host LU without an inverse for the last W, after a big step, and agrees with valueOf', () => {
+    const n = 64;
+    const w = startMatrix(n, 33);
+    const v = tf.variable(tf.tensor2d(w.slice(), [n, n]));
+    const t = new LogAbsDetTracker();
+    t.valueNear(v as unknown as tf.Tensor2D);
+    adamLikeStep(w, 1e-4, mulberry32(34));
+    set(v, w);
+    t.valueNear(v as unknown as tf.Tensor2D); // no gradient yet, so no inverse of the last W
+    expect(t.stats).toMatchObject({ valueExact: 2, valueUpdated: 0 });
+    trainingStep(t, v); // the same W: the cached value
+    expect(t.stats).toMatchObject({ valueExact: 2, valueUpdated: 0 });
+    const other = startMatrix(n, 35); // loaded weights: ‖E‖ far above maxUpdate
+    set(v, other);
+    expect(trainingStep(t, v)).toBe(slogdetHost(other, n).logAbsDet);
+    expect(t.stats).toMatchObject({ valueExact: 3, valueUpdated: 0 });
+    adamLikeStep(other, 1e-4, mulberry32(36));
+    set(v, other);
+    const near = trainingStep(t, v);
+    expect(t.stats.valueUpdated).toBe(1);
+    expect(Math.abs(near - t.valueOf(v as unknown as tf.Tensor2D))).toBeLessThan(1e-8);
+    t.dispose();
+    v.dispose();
+  });
+
+  it('Invertible1x1Conv with trainingStep: the same gradient, and the value to 1e-7', () => {
+    const c = 96;
+    const conv = new F.Invertible1x1Conv(c, { weight: tf.tensor2d(startMatrix(c, 37).map((x) => 1.1 * x), [c, c]) });
+    const adam = new Adam();
+    const x = tf.randomNormal([2, 8, c], 0, 1, 'float32', 13);
+    const loss = () => {
+      const [z, ld] = conv.inverseAndLogDet(x);
+      return tf.sub(tf.mul(tf.sum(tf.square(z)), 0.5), tf.sum(ld)) as tf.Scalar;
+    };
+    for (let step = 0; step < 6; step++) {
+      conv.logDetWeight = { value: 1, gradient: 1, trainingStep: true };
+      const a = tf.variableGrads(loss, [conv.weight]);
+      conv.logDetWeight = { value: 1, gradient: 1 };
+      const b = tf.variableGrads(loss, [conv.weight]); // exact: host LU
+      const ga = a.grads[conv.weight.name]!.dataSync();
+      expect(Array.from(ga)).toEqual(Array.from(b.grads[conv.weight.name]!.dataSync()));
+      expect(Math.abs(a.value.dataSync()[0]! - b.value.dataSync()[0]!) / (2 * 8)).toBeLessThan(1e-7 * Math.max(1, Math.abs(b.value.dataSync()[0]!)));
+      adam.apply([['w', conv.weight]], new Map([['w', a.grads[conv.weight.name]!]]), 1e-4, 0);
+      tf.dispose([a.value, b.value, Object.values(a.grads), Object.values(b.grads)]);
+    }
+    expect(conv.logDet.stats.valueUpdated).toBe(5);
+    adam.dispose();
+    x.dispose();
+    conv.dispose();
+  });
+});
+
 describe('Invertible1x1Conv: Newton–Schulz and host gradients agree through training', () => {
   it('gives the host-mode weight gradient at every Adam step, with stable memory', () => {
     const c = 64;

@@ -34,10 +34,10 @@ export interface Replica {
   loss(batch: tf.Tensor[]): tf.Scalar;
   /**
    * Optional: weight the value and the gradient of the loss terms that depend on the parameters
-   * alone, the same for every item (WaveGlow: log|det W|). The trainer counts each once: the gradient
-   * on the main thread (weight 1/w₀ for its share's weight w₀), the value on worker 1 (1/w₁), and
-   * neither on the others (0), so no participant pays for all of it; the weighted sum of the shares'
-   * losses and gradients is unchanged.
+   * alone, the same for every item (WaveGlow: log|det W|). The trainer counts them once, on the main
+   * thread (weight 1/w₀ for its share's weight w₀), which keeps state across steps, and not on the
+   * workers (0); the weighted sum of the shares' losses and gradients is unchanged. `trainingStep`
+   * marks the training step's loss (WaveGlow then updates log|det W| from the last step's).
    */
   setParameterTermWeights?(weights: ParameterTermWeights): void;
 }
@@ -46,6 +46,8 @@ export interface Replica {
 export interface ParameterTermWeights {
   value: number;
   gradient: number;
+  /** The loss is a training step's (not an evaluation's): state kept across steps may be used. */
+  trainingStep?: boolean;
 }
 
 /** How a worker builds its replica: `module` exports `exportName: (args: A) => Replica | Promise<Replica>`. */
@@ -318,15 +320,15 @@ export class ParallelTrainer {
         const spare = h.spare;
         h.spare = null;
         if (spare) transfer.push(spare);
-        const parameterTerms = { value: k === 1 ? 1 / weight(1) : 0, gradient: 0 };
+        const parameterTerms = { value: 0, gradient: 0 };
         requests.push(h.request({ type: 'step', id: h.id(), params, batch: shard, gradBuffer: spare, parameterTerms }, transfer));
       }
       const t1 = performance.now();
 
       // The main thread's own share, while the workers compute theirs. It carries the parameter-only
-      // terms' gradient, whole (weighted by w₀ below, so by 1/w₀ here); worker 1 carries their value.
+      // terms whole (weighted by w₀ below, so by 1/w₀ here).
       const trainable = this.params.filter(([, v]) => v.trainable).map(([, v]) => v);
-      this.main.setParameterTermWeights?.(n > 1 ? { value: 0, gradient: 1 / weight(0) } : { value: 1, gradient: 1 });
+      this.main.setParameterTermWeights?.({ value: 1 / weight(0), gradient: 1 / weight(0), trainingStep: true });
       let own: { value: tf.Scalar; grads: tf.NamedTensorMap };
       try {
         own = tf.tidy(() => {

@@ -9,9 +9,9 @@ export interface WaveGlowReplicaArgs {
 }
 
 /**
- * The 1x1 convolutions' log|det W| is the parameter-only term. Its gradient W⁻ᵀ comes from the main
- * thread's Newton–Schulz inverse, kept between steps (and checkpointed, so resuming stays exact);
- * its value, a host LU, from a worker. Workers hold no state across steps.
+ * The 1x1 convolutions' log|det W| is the parameter-only term, counted on the main thread: its
+ * gradient W⁻ᵀ from a Newton–Schulz inverse kept between steps (and checkpointed, so resuming stays
+ * exact), its value updated from the last step's through that inverse. Workers hold no state across steps.
  */
 export function waveglowReplica(model: WaveGlow): Replica {
   return {

@@ -239,9 +239,10 @@ export const command: Command = {
       await saveModelDir(lastDir, scored, { source: modelSource() });
     };
 
+    const replica = waveglowReplica(model);
     const parallel = workers > 1
       ? await ParallelTrainer.create({
-        participants: workers, main: waveglowReplica(model), factory: waveglowFactory({ config: state.config, seed: state.seed }),
+        participants: workers, main: replica, factory: waveglowFactory({ config: state.config, seed: state.seed }),
         optimizer: trainer.optimizer, schedule: trainer.schedule, backend,
       })
       : null;
@@ -250,18 +251,25 @@ export const command: Command = {
       const seed = state.seed * 1_000_003 + trainer.step;
       if (!parallel) {
         let aux: tf.Scalar | null = null;
-        const info = trainer.trainStep(() => {
-          const b = trainSampler.batch(state.batch, seed);
-          const nll = model.loss(b.audio, b.mel);
-          if (!stftLoss) return nll;
-          const n = stftBatch;
-          const target = tf.slice(b.audio, [0, 0], [n, state.segment]);
-          const mel = tf.slice(b.mel, [0, 0, 0], [n, -1, -1]);
-          const draw = (s: number) => model.sampleForTraining(mel, state.segment, { sigma: stftSigma, seed: s });
-          const sample = stftPair ? tf.mul(tf.sub(draw(seed), draw(seed + 1e9)), Math.SQRT1_2) : draw(seed);
-          aux = tf.keep(stftLoss.loss(target, sample as tf.Tensor2D));
-          return tf.add(nll, tf.mul(aux, stftWeight));
-        });
+        // A training step's loss: log|det W| updated from the last step's (validation stays a host LU).
+        replica.setParameterTermWeights!({ value: 1, gradient: 1, trainingStep: true });
+        let info: StepInfo;
+        try {
+          info = trainer.trainStep(() => {
+            const b = trainSampler.batch(state.batch, seed);
+            const nll = model.loss(b.audio, b.mel);
+            if (!stftLoss) return nll;
+            const n = stftBatch;
+            const target = tf.slice(b.audio, [0, 0], [n, state.segment]);
+            const mel = tf.slice(b.mel, [0, 0, 0], [n, -1, -1]);
+            const draw = (s: number) => model.sampleForTraining(mel, state.segment, { sigma: stftSigma, seed: s });
+            const sample = stftPair ? tf.mul(tf.sub(draw(seed), draw(seed + 1e9)), Math.SQRT1_2) : draw(seed);
+            aux = tf.keep(stftLoss.loss(target, sample as tf.Tensor2D));
+            return tf.add(nll, tf.mul(aux, stftWeight));
+          });
+        } finally {
+          replica.setParameterTermWeights!({ value: 1, gradient: 1 });
+        }
         if (aux) {
           lastStft = (aux as tf.Scalar).dataSync()[0]!;
           (aux as tf.Scalar).dispose();

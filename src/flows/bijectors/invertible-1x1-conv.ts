@@ -24,6 +24,11 @@ export type LogDetGradient = 'newton-schulz' | 'host';
 export interface LogDetWeight {
   value: number;
   gradient: number;
+  /**
+   * A training step: the value may be updated from the last step's through the kept inverse
+   * (LogAbsDetTracker.valueNear, within ~1e-8) instead of a host LU; the gradient is unchanged.
+   */
+  trainingStep?: boolean;
 }
 
 export class Invertible1x1Conv extends BaseBijector {
@@ -37,10 +42,11 @@ export class Invertible1x1Conv extends BaseBijector {
   generativeGradient = false;
   /**
    * Weights of the normalizing direction's log-det value and of its gradient, for training only.
-   * log|det W| is the same for every item, so data-parallel training counts each part once: the
-   * gradient on the thread that keeps the inverse (weight 1/w₀ for a share of weight w₀), the value
-   * (a host LU) on another, and neither elsewhere (0: no LU, no W⁻¹; forming W⁻¹ on every thread
-   * made two threads slower than one).
+   * log|det W| is the same for every item, so data-parallel training counts it once, on the thread
+   * that keeps the inverse (weight 1/w₀ for a share of weight w₀), and not elsewhere (0: no LU, no
+   * W⁻¹; forming W⁻¹ on every thread made two threads slower than one). In a training step
+   * (`trainingStep`) its value is updated from the last step's through that inverse: a matMul
+   * instead of a host LU, which had to go to another thread and then made that one the slowest.
    */
   logDetWeight: LogDetWeight = { value: 1, gradient: 1 };
 
@@ -55,15 +61,15 @@ export class Invertible1x1Conv extends BaseBijector {
     return tf.tidy(() => {
       const w = this.weight as tf.Tensor2D;
       const z = lastAxisMatMul(x, tf.transpose(w) as tf.Tensor2D);
-      const { value: kv, gradient: kg } = this.logDetWeight;
+      const { value: kv, gradient: kg, trainingStep } = this.logDetWeight;
       const P = positionsPerExample(x);
-      if (kv === kg) {
+      if (kv === kg && !(trainingStep && this.logDetGradient === 'newton-schulz')) {
         if (kv === 0) return [z, tf.zeros([x.shape[0]])];
         const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
         return [z, perExample(tf.mul(ld, kv * P), x)];
       }
       // Split: the value as a constant, the gradient on a zero (each skipped when its weight is 0).
-      const value = kv === 0 ? tf.scalar(0) : tf.scalar(this.logDet.valueOf(w) * kv * P);
+      const value = kv === 0 ? tf.scalar(0) : tf.scalar((trainingStep ? this.logDet.valueNear(w) : this.logDet.valueOf(w)) * kv * P);
       const ld = kg === 0 ? value : tf.add(value, tf.mul(this.logDetGradientOnly(w), kg * P));
       return [z, perExample(ld, x)];
     });

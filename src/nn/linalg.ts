@@ -124,7 +124,8 @@ export interface LogAbsDetTrackerStats {
  * (loaded weights) or no convergence falls back to the exact host inverse.
  * The value stays a host LU (float64, exact; cached per weight); in a training step, valueNear
  * updates the last step's value through X instead. The inverse is formed only when a
- * gradient is asked for, so evaluation pays nothing. Owns one tensor (X); dispose() frees it.
+ * gradient is asked for, so evaluation pays nothing. Owns X and, once valueNear ran, a copy of the
+ * last W; dispose() frees them.
  * Not bit-reproducible across runs: X depends on the previous W, so a run resumed from a checkpoint
  * (host inverse first) matches an uninterrupted one to float32 rounding, not bit for bit.
  */

@@ -193,7 +193,7 @@ export class LogAbsDetTracker {
         const et = tf.transpose(e);
         const e2 = tf.matMul(e, e);
         // tr(AB) = Σ A ∘ Bᵀ: one matMul (E²) gives all four traces.
-        return tf.stack([tf.sum(tf.mul(e, tf.eye(w.shape[0]))), tf.sum(tf.mul(e, et)), tf.sum(tf.mul(e2, et)), tf.sum(tf.mul(e2, tf.transpose(e2))), tf.sum(tf.square(e))]).dataSync();
+        return tf.stack([tf.sum(tf.mul(e, this.identity(w.shape[0]))), tf.sum(tf.mul(e, et)), tf.sum(tf.mul(e2, et)), tf.sum(tf.mul(e2, tf.transpose(e2))), tf.sum(tf.square(e))]).dataSync();
       }) as unknown as number[];
       if (Math.sqrt(sq) <= this.maxUpdate) value = p.logAbsDet + tr1 - tr2 / 2 + tr3 / 3 - tr4 / 4;
     }
@@ -226,11 +226,7 @@ export class LogAbsDetTracker {
   /** Newton–Schulz from x0 (not disposed); a new kept X, or null when the host must invert. */
   private refine(w: tf.Tensor2D, x0: tf.Tensor2D): tf.Tensor2D | null {
     const n = w.shape[0];
-    if (this.eye?.shape[0] !== n) {
-      this.eye?.dispose();
-      this.eye = tf.keep(tf.eye(n) as tf.Tensor2D);
-    }
-    const eye = this.eye;
+    const eye = this.identity(n);
     const residual = (x: tf.Tensor2D): [tf.Tensor2D, number] => {
       const e = tf.tidy(() => tf.sub(eye, tf.matMul(w, x)) as tf.Tensor2D);
       return [e, Math.sqrt(tf.tidy(() => tf.sum(tf.square(e))).dataSync()[0])];
@@ -267,6 +263,15 @@ export class LogAbsDetTracker {
     }
     this.stats.residual = r;
     return x === x0 ? tf.keep(tf.clone(x0)) : x;
+  }
+
+  /** I (n × n), kept: refine and valueNear use it every step. */
+  private identity(n: number): tf.Tensor2D {
+    if (this.eye?.shape[0] !== n) {
+      this.eye?.dispose();
+      this.eye = tf.keep(tf.eye(n) as tf.Tensor2D);
+    }
+    return this.eye;
   }
 
   /** The kept inverse, for checkpoints (null before the first gradient). */

@@ -62,14 +62,16 @@ export class Invertible1x1Conv extends BaseBijector {
       const w = this.weight as tf.Tensor2D;
       const z = lastAxisMatMul(x, tf.transpose(w) as tf.Tensor2D);
       const { value: kv, gradient: kg, trainingStep } = this.logDetWeight;
+      // Updating the value needs the kept inverse, which only the Newton–Schulz gradient keeps.
+      const near = trainingStep === true && this.logDetGradient === 'newton-schulz';
       const P = positionsPerExample(x);
-      if (kv === kg && !(trainingStep && this.logDetGradient === 'newton-schulz')) {
+      if (kv === kg && !near) {
         if (kv === 0) return [z, tf.zeros([x.shape[0]])];
         const ld = this.logDetGradient === 'host' ? logAbsDet(w) : this.logDet.logAbsDet(w);
         return [z, perExample(tf.mul(ld, kv * P), x)];
       }
       // Split: the value as a constant, the gradient on a zero (each skipped when its weight is 0).
-      const value = kv === 0 ? tf.scalar(0) : tf.scalar((trainingStep ? this.logDet.valueNear(w) : this.logDet.valueOf(w)) * kv * P);
+      const value = kv === 0 ? tf.scalar(0) : tf.scalar((near ? this.logDet.valueNear(w) : this.logDet.valueOf(w)) * kv * P);
       const ld = kg === 0 ? value : tf.add(value, tf.mul(this.logDetGradientOnly(w), kg * P));
       return [z, perExample(ld, x)];
     });

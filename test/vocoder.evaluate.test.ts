@@ -100,13 +100,17 @@ describe('metrics core', () => {
 
   it('summarises: sample-weighted NLL, mean metrics, ratio, median speed, targets', () => {
     const m = (v: number) => ({ logMelDb: v, mcd: v, mrStft: v });
-    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x, frameLocked: { original: 0.1, model: model / 10, griffinLim: 0.2 } });
+    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x, frameLocked: { original: 0.1, model: model / 10, griffinLim: 0.2 }, periodicity: { voicedFrames: n / 100, original: 0.9, model: model / 10, griffinLim: 0.8, noise: 0.3 } });
     const s = summarize([clip(1, 100, 2, 2, 10), clip(4, 300, 4, 2, 30), clip(0, 100, 3, 2, 20)]);
     expect(s.nllNatsPerSample).toBeCloseTo((100 + 1200) / 500, 12);
     expect(s.model.logMelDb).toBeCloseTo(3, 12);
     expect(s.ratio.mrStft).toBeCloseTo(1.5, 12);
     expect(s.xRealTime).toBe(20);
     expect(s.frameLocked.model).toBeCloseTo(0.3, 12);
+    // periodicity pools voiced frames: (1·0.2 + 3·0.4 + 1·0.3) / 5
+    expect(s.periodicity.voicedFrames).toBe(5);
+    expect(s.periodicity.model).toBeCloseTo(1.7 / 5, 12);
+    expect(s.periodicity.noise).toBeCloseTo(0.3, 12);
     expect(s.targets).toEqual({ logMelWithin1p5xGL: true, beatsGLonMrStft: false });
   });
 
@@ -143,6 +147,15 @@ describe('flowvox evaluate', () => {
     expect(typeof res.targets.logMelWithin1p5xGL).toBe('boolean');
     expect(typeof res.targets.beatsGLonMrStft).toBe('boolean');
     expect(res.audioSeconds).toBeCloseTo(2.2, 2);
+    // Harmonics: the tones are voiced throughout (their vibrato keeps r below 1). Griffin-Lim keeps
+    // most of their periodicity; random phases with the same mel keep less (the mel resolves the low
+    // harmonics, so not none); an untrained model's output is white-noise-like (≈ 0.09).
+    const p = res.periodicity;
+    expect(p.voicedFrames).toBe(res.perFile.reduce((s, f) => s + f.periodicity.voicedFrames, 0));
+    expect(p.voicedFrames).toBeGreaterThan(50);
+    expect(p.original).toBeGreaterThan(0.8);
+    expect(p.griffinLim).toBeGreaterThan(p.noise + 0.1);
+    expect(p.model).toBeLessThan(0.2);
     expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'))).toEqual(res);
   });
 
@@ -219,7 +232,7 @@ describe('flowvox card', () => {
     expect(r.testNll).toBe(evalJson.nllNatsPerSample);
     expect(r.targets.logMelWithin1p5xGL).toBe(false);
     const md = readFileSync(join(out, 'card.md'), 'utf8');
-    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
+    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', `over the original's ${evalJson.periodicity.voicedFrames} voiced frames: model ${evalJson.periodicity.model.toFixed(3)}`, 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
       'random 16384-sample segments, batch 8; Adam, learning rate 0.001 after 100 warm-up steps; gradient norm clipped at 10; validated and shipped as an exponential moving average of the parameters (decay 0.9995 per step, from step 120).']) {
       expect(md).toContain(s);
     }

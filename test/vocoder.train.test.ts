@@ -57,6 +57,8 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     await runJson(train, [...common, '--out', join(dir, 'b'), '--steps', '3']);
     const resumed = await runJson(train, ['--data', data, '--out', join(dir, 'b'), '--steps', '3', '--resume', '--lr', '1e-3', '--warmup', '2', '--val-batches', '1']);
     expect(resumed.step).toBe(6);
+    // A new run dequantises as 16-bit audio, and the resumed run kept it (the bit-equality below needs it).
+    expect(JSON.parse(readFileSync(join(dir, 'b', 'run.json'), 'utf8')).dequantizeBits).toBe(16);
     const a = await loadWeights(join(dir, 'a', 'checkpoint'));
     const b = await loadWeights(join(dir, 'b', 'checkpoint'));
     expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);

@@ -9,6 +9,7 @@ import { griffinLim } from '../dsp/griffin-lim.js';
 import { TACOTRON_MEL, logMelSpectrogram, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { frameLockedShare, logMelDistanceDb, melCepstralDistortion, multiResolutionStftDistance } from '../dsp/metrics.js';
 import { stftMagnitude } from '../dsp/stft.js';
+import { voicedPeriodicity } from '../dsp/periodicity.js';
 import { panels, spectrogram } from '../plot/charts.js';
 import type { Canvas } from '../plot/canvas.js';
 import type { Denoiser } from './denoiser.js';
@@ -113,6 +114,21 @@ export interface ClipEvaluation {
   xRealTime: number;
   /** `frameLockedShare` at the mel hop: a fixed per-frame pattern (buzz); the original's is chance level. */
   frameLocked: FrameLocked;
+  /** Periodicity over the original's voiced frames (`voicedPeriodicity`): do harmonics come out? */
+  periodicity: Periodicity;
+}
+
+/**
+ * Mean NCCF peak over the original's voiced frames, for each signal. `noise` is random-phase noise
+ * with the same mel (Griffin-Lim with 0 iterations): the level of "noise whose envelope follows the
+ * original", the lower reference. Means are NaN (null in JSON) when no frame is voiced.
+ */
+export interface Periodicity {
+  voicedFrames: number;
+  original: number;
+  model: number;
+  griffinLim: number;
+  noise: number;
 }
 
 export interface FrameLocked {
@@ -142,7 +158,9 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
   const nll = exactNll(model, audio, mel);
   const synth = copySynthesis(model, mel, { ...opts, length: audio.length });
   const gl = griffinLimBaseline(mel, melConfig, audio.length);
+  const noise = griffinLim(mel, melConfig, { iterations: 0, nnlsIterations: 0, length: audio.length });
   const sr = melConfig.sampleRate;
+  const per = voicedPeriodicity(audio, [synth.audio, gl, noise], { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop });
   const result: ClipEvaluation = {
     id: opts.id,
     ...(opts.lang ? { lang: opts.lang } : {}),
@@ -154,6 +172,7 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
     // Rate of the full synthesis (frames·hop samples), not of the cropped output.
     xRealTime: model.samplesFor(mel.frames) / sr / synth.wallSeconds,
     frameLocked: { original: frameLockedShare(audio, melConfig.hop), model: frameLockedShare(synth.audio, melConfig.hop), griffinLim: frameLockedShare(gl, melConfig.hop) },
+    periodicity: { voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]! },
   };
   return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl } };
 }
@@ -183,6 +202,8 @@ export interface EvaluationSummary {
   xRealTime: number;
   /** Means over files. */
   frameLocked: FrameLocked;
+  /** Means over all voiced frames of all files (each voiced frame weighs the same). */
+  periodicity: Periodicity;
   targets: QualityTargets;
 }
 
@@ -213,8 +234,16 @@ export function summarize(clips: readonly ClipEvaluation[]): EvaluationSummary {
     ratio,
     xRealTime: median(clips.map((c) => c.xRealTime)),
     frameLocked: { original: mean(clips.map((c) => c.frameLocked.original)), model: mean(clips.map((c) => c.frameLocked.model)), griffinLim: mean(clips.map((c) => c.frameLocked.griffinLim)) },
+    periodicity: poolPeriodicity(clips.map((c) => c.periodicity)),
     targets: qualityTargets(model, griffinLim),
   };
+}
+
+function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
+  const voicedFrames = xs.reduce((s, x) => s + x.voicedFrames, 0);
+  const pool = (k: Exclude<keyof Periodicity, 'voicedFrames'>): number =>
+    voicedFrames ? xs.reduce((s, x) => s + (x.voicedFrames ? x[k] * x.voicedFrames : 0), 0) / voicedFrames : NaN;
+  return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise') };
 }
 
 /** `n` items spread evenly over `items` (all of them if n ≥ length): a deterministic, representative subset. */

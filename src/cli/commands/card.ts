@@ -166,8 +166,15 @@ function targetLines(e: EvaluateJson, harmonics: string | undefined): string[] {
     '',
     `- Copy-synthesis log-mel distance within 1.5× Griffin-Lim's: ${logMel}`,
     `- Beats Griffin-Lim on multi-resolution STFT distance: ${mr}`,
-    `- Harmonics visible in spectrograms: ${harmonics ?? 'not judged here; see the spectrograms written by `flowvox export-samples` (original / model / Griffin-Lim).'}`,
+    `- Harmonics visible in spectrograms: ${harmonics ?? 'not judged here; see the spectrograms written by `flowvox export-samples` (original / model / Griffin-Lim).'}${periodicityNote(e)}`,
   ];
+}
+
+/** The measured side of the harmonics criterion (evaluations written before it existed lack it). */
+function periodicityNote(e: EvaluateJson): string {
+  const p = (e as Partial<EvaluateJson>).periodicity;
+  if (!p || !p.voicedFrames) return '';
+  return ` Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model, 3)}, original ${f(p.original, 3)}, Griffin-Lim ${f(p.griffinLim, 3)}, random-phase audio with the same mel ${f(p.noise, 3)}.`;
 }
 
 function dataLines(manifest: Manifest | null, dataDir: string | null): string[] {

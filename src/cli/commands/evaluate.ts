@@ -6,7 +6,7 @@ import { loadModelDir } from '../../io/model-dir.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import {
   GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, evaluateClip, pickEvenly, summarize,
-  type ClipEvaluation, type DistanceMetrics, type EvaluationSummary, type FrameLocked,
+  type ClipEvaluation, type DistanceMetrics, type EvaluationSummary, type FrameLocked, type Periodicity,
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
@@ -32,8 +32,12 @@ const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-file
     griffinLim         the same for Griffin-Lim
     ratio              model / griffinLim per metric (< 1: the model is closer to the original)
     xRealTime          audio seconds per wall second of synthesis on this backend, median over files
+    frameLocked        share of a fixed waveform repeated every mel frame (buzz): {original, model, griffinLim}
+    periodicity        harmonics: mean NCCF peak (pitch 70–400 Hz, 0…1) over the original's voiced frames,
+                         {voicedFrames, original, model, griffinLim, noise}; noise = random-phase audio with
+                         the same mel (Griffin-Lim, 0 iterations), the level of noise that only follows the envelope
     targets            {logMelWithin1p5xGL: model logMelDb ≤ 1.5 × GL's, beatsGLonMrStft: model mrStft < GL's}
-    perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime}]`;
+    perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime, frameLocked, periodicity}]`;
 
 export interface EvalFile {
   path: string;
@@ -127,8 +131,8 @@ export const command: Command = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
       seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
-      xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), targets: s.targets,
-      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked) })),
+      xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), periodicity: roundPeriodicity(s.periodicity), targets: s.targets,
+      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity) })),
     };
     if (o.out) await writeFile(o.out, JSON.stringify(out, null, 2) + '\n');
     if (o.json) {
@@ -142,10 +146,18 @@ export const command: Command = {
       '', `| metric | model (σ=${sigma}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
       `frame-locked pattern share (buzz at ${(sr / melConfig.hop).toFixed(1)} Hz): model ${out.frameLocked.model.toFixed(3)}, original ${out.frameLocked.original.toFixed(3)} (chance), Griffin-Lim ${out.frameLocked.griffinLim.toFixed(3)}`,
+      `periodicity over the original's ${out.periodicity.voicedFrames} voiced frames (harmonics; 1 = periodic): model ${f3(out.periodicity.model)}, original ${f3(out.periodicity.original)}, Griffin-Lim ${f3(out.periodicity.griffinLim)}, noise with the same mel ${f3(out.periodicity.noise)}`,
       `targets: log-mel within 1.5× GL: ${out.targets.logMelWithin1p5xGL ? 'yes' : 'no'}; beats GL on MR-STFT: ${out.targets.beatsGLonMrStft ? 'yes' : 'no'}`,
     ].join('\n'));
   },
 };
+
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+
+/** NaN (no voiced frame) stays NaN, which JSON writes as null. */
+function roundPeriodicity(x: Periodicity): Periodicity {
+  return { voicedFrames: x.voicedFrames, original: round(x.original), model: round(x.model), griffinLim: round(x.griffinLim), noise: round(x.noise) };
+}
 
 function roundFrameLocked(x: FrameLocked): FrameLocked {
   return { original: round(x.original, 4), model: round(x.model, 4), griffinLim: round(x.griffinLim, 4) };

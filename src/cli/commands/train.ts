@@ -14,7 +14,7 @@ import { makeSchedule, PlateauDecay, type PlateauState } from '../../train/sched
 import { NonFiniteError, Trainer, type StepInfo } from '../../train/trainer.js';
 import { waveglowFactory, waveglowReplica } from '../../train/waveglow-replica.js';
 import { MultiResolutionStftLoss } from '../../train/stft-loss.js';
-import { SegmentSampler } from '../../vocoder/data.js';
+import { SegmentSampler, quantizerStep } from '../../vocoder/data.js';
 import { growError, growInto } from '../../vocoder/grow.js';
 import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
@@ -25,7 +25,7 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
               [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
-              [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--json]
+              [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--dequantize 16] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -44,6 +44,11 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   --preset/--config (default: the model's own) may have wider or deeper WN networks (n_channels,
   n_layers); the model then grows into it computing the same function (new units start with zero
   weights into the old ones, src/vocoder/grow.ts), so capacity rises without starting over.
+  --dequantize BITS adds uniform noise of one step of a BITS-bit quantiser to every training and
+  validation sample (default 16 for a new run; a resumed run keeps its setting, off for runs from
+  before it existed; 0 = off). Without it a flow can fit the 16-bit lattice itself: on digital
+  silence (TTS output, a short clip's zero padding) its scales shrink without bound and training
+  diverges. The NLL is then that of the dequantised audio.
   --workers N: data-parallel over N threads (this one + N−1 workers, each with its own tfjs),
   splitting every batch; default: one per core (1 with --stft-weight). Exact: the same result as one
   thread to float32 rounding, and --workers may change across --resume.
@@ -81,6 +86,8 @@ export interface RunState {
   lrPlateau?: PlateauState;
   /** Parameter average (absent: off): decay per step, and the step at which it started. */
   ema?: { decay: number; startStep: number };
+  /** Dequantisation noise of one step of a quantiser of this many bits (0 or absent: off; runs before it existed). */
+  dequantizeBits?: number;
   /** The trained model a run started from (--init-from): its directory and its config's source. */
   initFrom?: { dir: string; source?: string; grown: boolean };
 }
@@ -96,7 +103,7 @@ export const command: Command = {
       'val-batches': { type: 'string' }, workers: { type: 'string' },
       'lr-patience': { type: 'string' }, ema: { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
-      'init-from': { type: 'string' },
+      'init-from': { type: 'string' }, dequantize: { type: 'string' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -149,6 +156,8 @@ export const command: Command = {
       : undefined;
     if (!lrPlateau && (o['lr-factor'] !== undefined || o['lr-min'] !== undefined)) throw new CliError('--lr-factor and --lr-min need --lr-patience P > 0');
     const emaDecay = num(o.ema, 'ema', state.ema?.decay ?? 0, { min: 0, max: 0.999999 });
+    // New runs dequantise as 16-bit audio; a resumed run keeps what it had (absent: off).
+    const dequantizeBits = num(o.dequantize, 'dequantize', state.dequantizeBits ?? (o.resume ? 0 : 16), { min: 0, max: 32, int: true });
     const warmup = num(o.warmup, 'warmup', state.warmup ?? 500, { min: 0, int: true });
     const clip = num(o.clip, 'clip', state.clip ?? 10, { min: 0 });
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
@@ -156,7 +165,7 @@ export const command: Command = {
     const stftSigma = num(o['stft-sigma'], 'stft-sigma', state.stftSigma ?? 0.6, { min: 0.01, max: 2 });
     if (o['stft-pair'] && o['no-stft-pair']) throw new CliError('give --stft-pair or --no-stft-pair, not both');
     const stftPair = o['no-stft-pair'] ? false : (o['stft-pair'] ?? state.stftPair ?? false);
-    Object.assign(state, { lr, warmup, clip, lrPlateau }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
+    Object.assign(state, { lr, warmup, clip, lrPlateau, dequantizeBits: dequantizeBits > 0 ? dequantizeBits : undefined }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
     if (stftWeight > 0 && state.segment < 2048) throw new CliError(`--stft-weight needs --segment ≥ 2048 (the longest STFT frame), got ${state.segment}`);
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
@@ -174,8 +183,8 @@ export const command: Command = {
     const data = await loadAudioSplit(o.data, rate, (d, t) => (load.bar ??= new Progress(t, 'loading audio ')).update(d));
     load.bar?.done();
     process.stderr.write(`data: ${data.files.train} train files (${(data.seconds.train / 60).toFixed(1)} min), ${data.files.validation} validation (${(data.seconds.validation / 60).toFixed(1)} min)\n`);
-    const trainSampler = new SegmentSampler(data.train, state.segment, mel);
-    const valSampler = new SegmentSampler(data.validation, state.segment, mel);
+    const trainSampler = new SegmentSampler(data.train, state.segment, mel, { dequantize: quantizerStep(dequantizeBits) });
+    const valSampler = new SegmentSampler(data.validation, state.segment, mel, { dequantize: quantizerStep(dequantizeBits) });
 
     const model = new WaveGlow(state.config, state.seed);
     if (initConfig) {

@@ -120,7 +120,8 @@ export function voicedPeriodicity(reference: Float32Array, signals: readonly Flo
   const means = signals.map((x) => {
     if (voiced.length === 0) return NaN;
     // Frames past a shorter signal's end are compared as silence (r = 0): missing audio is not periodic.
-    const inRange = voiced.filter((t) => t < periodicityFrames(x.length, config));
+    const frames = periodicityFrames(x.length, config);
+    const inRange = voiced.filter((t) => t < frames);
     const r = framePeriodicity(x, config, inRange).periodicity;
     let s = 0;
     for (const v of r) s += v;

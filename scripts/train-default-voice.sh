@@ -4,6 +4,7 @@
 # that it survives across machines; runs/default-voice/ is the working copy (git-ignored).
 # Usage: MINUTES=120 [WORKERS=N] bash scripts/train-default-voice.sh   → log in runs/default-voice.log
 # WORKERS: threads (default: one per core, the fastest on the 2-core machine; 1 leaves a core free).
+# LR_MIN: a new floor for the rate's plateau drops (kept in run.json), e.g. LR_MIN=2.5e-6 once it sits at 1e-5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${MINUTES:-120}"
@@ -28,5 +29,5 @@ else
   args=(--preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100 --lr-patience 3 --lr-min 1e-5 --ema 0.9995)
 fi
 nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/default-voice \
-  --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
+  --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} ${LR_MIN:+--lr-min "$LR_MIN"} --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
 echo "training in the background (pid $!); follow it with: tail -f runs/default-voice.log"

@@ -232,7 +232,7 @@ describe('flowvox card', () => {
     expect(r.testNll).toBe(evalJson.nllNatsPerSample);
     expect(r.targets.logMelWithin1p5xGL).toBe(false);
     const md = readFileSync(join(out, 'card.md'), 'utf8');
-    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test)', `over the original's ${evalJson.periodicity.voicedFrames} voiced frames: model ${evalJson.periodicity.model.toFixed(3)}`, 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
+    for (const s of ['| 200 |', '0.43 h', 'wasm', '-1.7654', '9.88', '3.11', '| 3.17 |', '2.468', '1.333', '| 1.85 |', '17.3', 'GPL-2', 'Fish Fillets NG', 'fillets-ng-data-cs', 'not met', '4.67 dB', 'no harmonic lines (test). Measured periodicity', `over the original's ${evalJson.periodicity.voicedFrames} voiced frames: model ${evalJson.periodicity.model.toFixed(3)}`, 'tiny', 'Restarted with recipe E (test note).', 'Frame-locked pattern share',
       'random 16384-sample segments, batch 8; Adam, learning rate 0.001 after 100 warm-up steps; gradient norm clipped at 10; validated and shipped as an exponential moving average of the parameters (decay 0.9995 per step, from step 120).']) {
       expect(md).toContain(s);
     }

@@ -166,9 +166,12 @@ function targetLines(e: EvaluateJson, harmonics: string | undefined): string[] {
     '',
     `- Copy-synthesis log-mel distance within 1.5× Griffin-Lim's: ${logMel}`,
     `- Beats Griffin-Lim on multi-resolution STFT distance: ${mr}`,
-    `- Harmonics visible in spectrograms: ${harmonics ?? 'not judged here; see the spectrograms written by `flowvox export-samples` (original / model / Griffin-Lim).'}${periodicityNote(e)}`,
+    `- Harmonics visible in spectrograms: ${harmonics === undefined ? 'not judged here; see the spectrograms written by `flowvox export-samples` (original / model / Griffin-Lim).' : sentence(harmonics)}${periodicityNote(e)}`,
   ];
 }
+
+/** `s` ending in a full stop, so that a sentence can follow it. */
+const sentence = (s: string): string => (/[.!?]$/.test(s.trim()) ? s.trim() : `${s.trim()}.`);
 
 /** The measured side of the harmonics criterion (evaluations written before it existed lack it). */
 function periodicityNote(e: EvaluateJson): string {

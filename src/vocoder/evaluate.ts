@@ -239,6 +239,12 @@ export function summarize(clips: readonly ClipEvaluation[]): EvaluationSummary {
   };
 }
 
+/** `Periodicity` as one sentence, for people: the card's harmonics line and evaluate's text output. */
+export function describePeriodicity(p: Periodicity): string {
+  const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '—');
+  return `Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model)}, original ${f(p.original)}, Griffin-Lim ${f(p.griffinLim)}, random-phase audio with the same mel ${f(p.noise)}.`;
+}
+
 function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
   const voicedFrames = xs.reduce((s, x) => s + x.voicedFrames, 0);
   const pool = (k: Exclude<keyof Periodicity, 'voicedFrames'>): number =>

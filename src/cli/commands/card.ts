@@ -6,7 +6,7 @@ import { writePng } from '../../io/png-file.js';
 import { lineChart } from '../../plot/charts.js';
 import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS } from '../../vocoder/presets.js';
-import { LOG_MEL_TARGET_RATIO, qualityTargets, type DistanceMetrics } from '../../vocoder/evaluate.js';
+import { LOG_MEL_TARGET_RATIO, describePeriodicity, qualityTargets, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { CliError, parse, printJson, type Command } from '../common.js';
 import type { EvaluateJson } from './evaluate.js';
 import type { RunState } from './train.js';
@@ -177,7 +177,7 @@ const sentence = (s: string): string => (/[.!?]$/.test(s.trim()) ? s.trim() : `$
 function periodicityNote(e: EvaluateJson): string {
   const p = (e as Partial<EvaluateJson>).periodicity;
   if (!p || !p.voicedFrames) return '';
-  return ` Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model, 3)}, original ${f(p.original, 3)}, Griffin-Lim ${f(p.griffinLim, 3)}, random-phase audio with the same mel ${f(p.noise, 3)}.`;
+  return ` ${describePeriodicity(p)}`;
 }
 
 function dataLines(manifest: Manifest | null, dataDir: string | null): string[] {

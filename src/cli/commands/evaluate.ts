@@ -5,7 +5,7 @@ import { logMelSpectrogram } from '../../dsp/mel.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import {
-  GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, evaluateClip, pickEvenly, summarize,
+  GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, describePeriodicity, evaluateClip, pickEvenly, summarize,
   type ClipEvaluation, type DistanceMetrics, type EvaluationSummary, type FrameLocked, type Periodicity,
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
@@ -146,13 +146,11 @@ export const command: Command = {
       '', `| metric | model (σ=${sigma}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
       `frame-locked pattern share (buzz at ${(sr / melConfig.hop).toFixed(1)} Hz): model ${out.frameLocked.model.toFixed(3)}, original ${out.frameLocked.original.toFixed(3)} (chance), Griffin-Lim ${out.frameLocked.griffinLim.toFixed(3)}`,
-      `periodicity over the original's ${out.periodicity.voicedFrames} voiced frames (harmonics; 1 = periodic): model ${f3(out.periodicity.model)}, original ${f3(out.periodicity.original)}, Griffin-Lim ${f3(out.periodicity.griffinLim)}, noise with the same mel ${f3(out.periodicity.noise)}`,
+      describePeriodicity(out.periodicity),
       `targets: log-mel within 1.5× GL: ${out.targets.logMelWithin1p5xGL ? 'yes' : 'no'}; beats GL on MR-STFT: ${out.targets.beatsGLonMrStft ? 'yes' : 'no'}`,
     ].join('\n'));
   },
 };
-
-const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
 /** NaN (no voiced frame) stays NaN, which JSON writes as null. */
 function roundPeriodicity(x: Periodicity): Periodicity {

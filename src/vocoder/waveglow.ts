@@ -36,8 +36,9 @@ export interface WaveGlowConfig {
   hop_length?: number;
   /**
    * 'convtranspose' (NVIDIA: ConvTranspose1d kernel 4·hop, then grouping: n_mel·g conditioning
-   * channels), or 'frames' (n_group = hop: one group per mel frame, the mel itself conditions,
-   * as SqueezeWave does — no upsampler at all).
+   * channels), or 'frames' (the mel itself conditions, no upsampler at all: with n_group = hop one
+   * group per mel frame, as SqueezeWave does; with a smaller n_group dividing hop, each frame
+   * conditions its hop/n_group groups, nearest-neighbour).
    */
   upsampler?: 'convtranspose' | 'frames';
   sampling_rate?: number;
@@ -66,7 +67,7 @@ export class WaveGlow extends Module {
     const g = c.n_group;
     this.hop = c.hop_length ?? 256;
     const mode = c.upsampler ?? 'convtranspose';
-    if (mode === 'frames' && g !== this.hop) throw new Error(`upsampler 'frames' needs n_group = hop_length (${this.hop}), got ${g}`);
+    if (mode === 'frames' && (g > this.hop || this.hop % g !== 0)) throw new Error(`upsampler 'frames' needs n_group to divide hop_length (${this.hop}), got ${g}`);
     this.upsample = mode === 'convtranspose' ? this.addModule('upsample', new MelUpsampler(c.n_mel_channels, 4 * this.hop, this.hop, seed)) : null;
     this.condChannels = mode === 'convtranspose' ? c.n_mel_channels * g : c.n_mel_channels;
 
@@ -99,8 +100,14 @@ export class WaveGlow extends Module {
       if (length % g !== 0) throw new Error(`audio length ${length} is not a multiple of n_group ${g}`);
       const n = length / g;
       if (!this.upsample) {
-        if (t < n) throw new Error(`${t} mel frames cannot condition ${length} samples (needs ${n})`);
-        return tf.slice(mel, [0, 0, 0], [b, n, nMel]);
+        const per = this.hop / g;
+        const frames = Math.ceil(n / per);
+        if (t < frames) throw new Error(`${t} mel frames cannot condition ${length} samples (needs ${frames})`);
+        const m = tf.slice(mel, [0, 0, 0], [b, frames, nMel]);
+        if (per === 1) return m;
+        // Frame f conditions groups f·per … f·per + per − 1.
+        const rep = tf.reshape(tf.tile(tf.expandDims(m, 2), [1, 1, per, 1]), [b, frames * per, nMel]) as tf.Tensor3D;
+        return tf.slice(rep, [0, 0, 0], [b, n, nMel]);
       }
       const up = this.upsample.apply(mel);
       if (up.shape[1] < length) throw new Error(`${t} mel frames upsample to ${up.shape[1]} samples, fewer than ${length}`);

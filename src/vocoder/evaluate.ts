@@ -48,9 +48,12 @@ export function clipAudio(audio: Float32Array, seconds: number, sampleRate: numb
   return audio.subarray(0, n);
 }
 
-/** Griffin-Lim from a log-mel, `length` samples long (default: the length the mel came from, up to hop − 1). */
-export function griffinLimBaseline(mel: MelSpectrogram, melConfig: Partial<MelConfig>, length?: number): Float32Array {
-  return griffinLim(mel, melConfig, { iterations: GRIFFIN_LIM_ITERATIONS, nnlsIterations: 0, length });
+/**
+ * Griffin-Lim from a log-mel, `length` samples long (default: the length the mel came from, up to hop − 1).
+ * `iterations` 0 gives its starting point: the mel's magnitudes with random phases.
+ */
+export function griffinLimBaseline(mel: MelSpectrogram, melConfig: Partial<MelConfig>, length?: number, iterations = GRIFFIN_LIM_ITERATIONS): Float32Array {
+  return griffinLim(mel, melConfig, { iterations, nnlsIterations: 0, length });
 }
 
 export interface Likelihood {
@@ -158,7 +161,7 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
   const nll = exactNll(model, audio, mel);
   const synth = copySynthesis(model, mel, { ...opts, length: audio.length });
   const gl = griffinLimBaseline(mel, melConfig, audio.length);
-  const noise = griffinLim(mel, melConfig, { iterations: 0, nnlsIterations: 0, length: audio.length });
+  const noise = griffinLimBaseline(mel, melConfig, audio.length, 0); // random phase: the baseline before its first iteration
   const sr = melConfig.sampleRate;
   const per = voicedPeriodicity(audio, [synth.audio, gl, noise], { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop });
   const result: ClipEvaluation = {

@@ -67,7 +67,7 @@ export class WaveGlow extends Module {
     const g = c.n_group;
     this.hop = c.hop_length ?? 256;
     const mode = c.upsampler ?? 'convtranspose';
-    if (mode === 'frames' && (g > this.hop || this.hop % g !== 0)) throw new Error(`upsampler 'frames' needs n_group to divide hop_length (${this.hop}), got ${g}`);
+    if (mode === 'frames' && this.hop % g !== 0) throw new Error(`upsampler 'frames' needs n_group to divide hop_length (${this.hop}), got ${g}`);
     this.upsample = mode === 'convtranspose' ? this.addModule('upsample', new MelUpsampler(c.n_mel_channels, 4 * this.hop, this.hop, seed)) : null;
     this.condChannels = mode === 'convtranspose' ? c.n_mel_channels * g : c.n_mel_channels;
 

@@ -183,8 +183,9 @@ export const command: Command = {
     const data = await loadAudioSplit(o.data, rate, (d, t) => (load.bar ??= new Progress(t, 'loading audio ')).update(d));
     load.bar?.done();
     process.stderr.write(`data: ${data.files.train} train files (${(data.seconds.train / 60).toFixed(1)} min), ${data.files.validation} validation (${(data.seconds.validation / 60).toFixed(1)} min)\n`);
-    const trainSampler = new SegmentSampler(data.train, state.segment, mel, { dequantize: quantizerStep(dequantizeBits) });
-    const valSampler = new SegmentSampler(data.validation, state.segment, mel, { dequantize: quantizerStep(dequantizeBits) });
+    const sampling = { dequantize: quantizerStep(dequantizeBits) };
+    const trainSampler = new SegmentSampler(data.train, state.segment, mel, sampling);
+    const valSampler = new SegmentSampler(data.validation, state.segment, mel, sampling);
 
     const model = new WaveGlow(state.config, state.seed);
     if (initConfig) {

@@ -13,7 +13,7 @@ import { initBackend } from '../src/backend/index.js';
 import { logMelSpectrogram } from '../src/dsp/mel.js';
 import { loadModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
-import { haveChromium, launchChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
+import { haveChromium, inChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
 import { startServer } from './helpers/serve.js';
 
 const HAVE_CHROMIUM = haveChromium('e2e.player');
@@ -58,11 +58,9 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('uploads a WAV, plays it gaplessly, and downloads the whole-utterance synthesis', async () => {
-    const profile = join(tmp, 'profile');
-    const browser = await launchChromium(profile, { acceptDownloads: true });
-    const problems: string[] = [];
-    try {
+  it('uploads a WAV, plays it gaplessly, and downloads the whole-utterance synthesis', async (ctx) => {
+    await inChromium(ctx, tmp, { acceptDownloads: true }, async (browser) => {
+      const problems: string[] = [];
       const page = browser.pages()[0] ?? (await browser.newPage());
       watchProblems(page, problems);
       await page.goto(server!.url);
@@ -125,9 +123,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser player, end to end (headless Chromium)'
       }
       expect(worst).toBeLessThanOrEqual(1 / 32768 + 1e-4);
       expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });
 

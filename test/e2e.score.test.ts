@@ -14,7 +14,7 @@ import { initBackend } from '../src/backend/index.js';
 import { loadModelDir } from '../src/io/model-dir.js';
 import { decodeWav, encodeWav } from '../src/io/wav.js';
 import type { ScoreMessage } from '../src/stream/protocol.js';
-import { haveChromium, launchChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
+import { haveChromium, inChromium, prepareTinyServe, watchProblems } from './helpers/browser.js';
 import { startServer } from './helpers/serve.js';
 
 const HAVE_CHROMIUM = haveChromium('e2e.score');
@@ -49,10 +49,9 @@ describe.skipIf(!HAVE_CHROMIUM)('anomaly listening view, end to end (headless Ch
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('scores a chosen file live (equal to the server\'s messages and to scoreAudio), the microphone, and says when the mic is denied', async () => {
-    const browser = await launchChromium(join(tmp, 'profile'), { args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
-    const problems: string[] = [];
-    try {
+  it('scores a chosen file live (equal to the server\'s messages and to scoreAudio), the microphone, and says when the mic is denied', async (ctx) => {
+    await inChromium(ctx, tmp, { args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] }, async (browser) => {
+      const problems: string[] = [];
       const page = browser.pages()[0] ?? (await browser.newPage());
       watchProblems(page, problems);
       // What the server sent, straight off the socket.
@@ -114,8 +113,6 @@ describe.skipIf(!HAVE_CHROMIUM)('anomaly listening view, end to end (headless Ch
       expect(await denied.locator('#score-message').textContent()).toMatch(/Microphone access was denied/);
       expect(await denied.evaluate(() => window.__flowvox.scoring.phase)).toBe('error');
       expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });

@@ -2,7 +2,8 @@
  * End to end through a real headless Chromium: `flowvox serve` with a tiny random-weight model, the
  * page uploads a WAV through its file input like a person, streams, plays through the AudioWorklet,
  * and the WAV it offers for download equals the server's whole-utterance synthesis. Writes
- * docs/player.png. Skipped (saying why) only where /usr/bin/chromium is absent.
+ * docs/player.png. Skipped (saying why) only where /usr/bin/chromium is absent or cannot render a
+ * blank page (helpers/browser.ts inChromium).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,7 +3,8 @@
  * random-weight model): a WAV chosen in the scoring view is decoded by the page, streamed, and the
  * scores the page shows are exactly those the server sent, which equal scoreAudio on the file; the
  * microphone path streams Chromium's fake device (resampled on the server); a denied microphone
- * gets a clear message. Skipped (saying why) only where /usr/bin/chromium is absent.
+ * gets a clear message. Skipped (saying why) only where /usr/bin/chromium is absent or cannot render a
+ * blank page (helpers/browser.ts inChromium).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendInfo } from '../backend/index.js';
+import type { WaveGlow } from '../vocoder/waveglow.js';
 
 /** An error the user caused (bad flag, missing file): printed without a stack trace. */
 export class CliError extends Error {
@@ -119,4 +120,18 @@ export function runFlowvoxJson<T>(command: string, args: string[]): Promise<T> {
       }
     });
   });
+}
+
+/** Applies a --latent-scale option ("1", or one value per latent level) to a loaded model. */
+export function setLatentScaleOption(model: WaveGlow, text: string): void {
+  try {
+    let scale: number[] | null = null;
+    if (text.trim() !== '1') {
+      scale = text.split(',').map((v) => Number(v.trim()));
+      if (scale.some((v) => !Number.isFinite(v))) throw new Error(`give "1" or comma-separated numbers, got "${text}"`);
+    }
+    model.setLatentScale(scale);
+  } catch (e) {
+    throw new CliError(`--latent-scale: ${(e as Error).message}`);
+  }
 }

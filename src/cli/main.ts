@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   convert: () => import('./commands/convert.js'),
   data: () => import('./commands/data.js'),
   evaluate: () => import('./commands/evaluate.js'),
+  'tune-latent': () => import('./commands/tune-latent.js'),
   card: () => import('./commands/card.js'),
   'export-samples': () => import('./commands/export-samples.js'),
   score: () => import('./commands/score.js'),

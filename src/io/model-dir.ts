@@ -1,7 +1,7 @@
 /** Reads and writes flowvox model directories (see src/vocoder/model-dir.ts). Node only. */
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeConfigFile, modelFromWeights, parseConfigFile, weightsOf, type ModelConfigFile } from '../vocoder/model-dir.js';
+import { makeConfigFile, modelFromWeights, parseConfigFile, weightsOf, type ModelConfigFile, type SynthesisSettings } from '../vocoder/model-dir.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import { loadWeights, saveWeights } from './weights-file.js';
 
@@ -28,13 +28,24 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   return { model: modelFromWeights(config, w.manifest, w.data), config, dir };
 }
 
-export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string; dtype?: 'float32' | 'float16' } = {}): Promise<void> {
+export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string; dtype?: 'float32' | 'float16'; latentScaleSource?: string } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   // Weights first (themselves written crash-safely), then the config that names the model.
   await saveWeights(dir, await weightsOf(model, opts.dtype));
-  const cfg = makeConfigFile(model.config, opts.source);
+  const scale = model.latentScale;
+  const cfg = makeConfigFile(model.config, opts.source, undefined, scale ? { latent_scale: [...scale], ...(opts.latentScaleSource ? { latent_scale_source: opts.latentScaleSource } : {}) } : undefined);
   const tmp = join(dir, `.config.json.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');
   await rename(tmp, join(dir, 'config.json'));
   if (opts.card !== undefined) await writeFile(join(dir, 'card.md'), opts.card);
+}
+
+/** Replaces config.json's "synthesis" (null removes it), crash-safely; the weights are not touched. */
+export async function writeSynthesisSettings(dir: string, synthesis: SynthesisSettings | null): Promise<ModelConfigFile> {
+  const { synthesis: _old, ...rest } = await readModelConfig(dir);
+  const cfg: ModelConfigFile = synthesis ? { ...rest, synthesis } : rest;
+  const tmp = join(dir, `.config.json.tmp-${process.pid}`);
+  await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');
+  await rename(tmp, join(dir, 'config.json'));
+  return cfg;
 }

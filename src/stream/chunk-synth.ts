@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Denoiser } from '../vocoder/denoiser.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import type { Chunk } from './planner.js';
-import { tfSeed } from '../util/random.js';
 
 /**
  * Samples of margin the denoiser needs each side so that a chunk's denoised samples equal the
@@ -18,12 +17,11 @@ export const DENOISE_MARGIN_SAMPLES = 1024;
 
 /**
  * The whole-utterance latent [N·g] (flat, position-major) exactly as `WaveGlow.synthesize` draws
- * it: σ·N(0, I) of shape [1, frames·hop/g, g] from `seed`.
+ * it: `drawLatent` (σ·N(0, I), times the model's latent scale) of shape [1, frames·hop/g, g] from `seed`.
  */
 export function utteranceLatent(model: WaveGlow, frames: number, sigma: number, seed: number): Float32Array {
-  const g = model.config.n_group;
   // A copy: the caller may transfer its buffer, and the cpu backend's dataSync is its own storage.
-  return (tf.tidy(() => tf.randomNormal([1, model.samplesFor(frames) / g, g], 0, sigma, 'float32', tfSeed(seed)).dataSync()) as Float32Array).slice();
+  return (tf.tidy(() => model.drawLatent(1, model.samplesFor(frames), sigma, seed).dataSync()) as Float32Array).slice();
 }
 
 /**

@@ -17,21 +17,39 @@ export interface ModelConfigFile {
   mel: MelConfig;
   /** Where the weights came from (preset name, import source, training run). */
   source?: string;
+  /** Decoding defaults that are not part of the architecture. */
+  synthesis?: SynthesisSettings;
 }
 
-export function makeConfigFile(waveglow: WaveGlowConfig, source?: string, mel: MelConfig = { ...TACOTRON_MEL }): ModelConfigFile {
-  return { format: 'flowvox-waveglow', version: 1, waveglow, mel, ...(source ? { source } : {}) };
+export interface SynthesisSettings {
+  /** σ's multiplier per latent level, early outputs first (`WaveGlow.setLatentScale`, `flowvox tune-latent`). */
+  latent_scale?: number[];
+  /** How latent_scale was chosen (data, split, files, metric before and after). */
+  latent_scale_source?: string;
+}
+
+export function makeConfigFile(waveglow: WaveGlowConfig, source?: string, mel: MelConfig = { ...TACOTRON_MEL }, synthesis?: SynthesisSettings): ModelConfigFile {
+  return { format: 'flowvox-waveglow', version: 1, waveglow, mel, ...(source ? { source } : {}), ...(synthesis ? { synthesis } : {}) };
 }
 
 export function parseConfigFile(json: unknown): ModelConfigFile {
   const c = json as Partial<ModelConfigFile>;
   if (c?.format !== 'flowvox-waveglow') throw new Error(`not a flowvox model config (format: ${String(c?.format)}); NVIDIA configs are imported with "flowvox import"`);
   if (!c.waveglow || !c.mel) throw new Error('model config lacks "waveglow" or "mel"');
+  const scale = c.synthesis?.latent_scale;
+  if (scale !== undefined && !(Array.isArray(scale) && scale.every((v) => typeof v === 'number'))) {
+    throw new Error(`model config's "synthesis.latent_scale" must be an array of numbers, got ${JSON.stringify(scale)}`);
+  }
   return c as ModelConfigFile;
 }
 
 export function modelFromWeights(cfg: ModelConfigFile, manifest: WeightsManifest, data: Uint8Array): WaveGlow {
   const model = new WaveGlow(cfg.waveglow);
+  try {
+    model.setLatentScale(cfg.synthesis?.latent_scale ?? null);
+  } catch (e) {
+    throw new Error(`model config's "synthesis.latent_scale": ${(e as Error).message}`);
+  }
   const tensors = decode(manifest, data);
   try {
     model.loadParameters(tensors);

@@ -169,20 +169,75 @@ export class WaveGlow extends Module {
 
   /**
    * Mel [B, T, n_mel] → audio [B, T·hop] (NVIDIA's infer). The latent is `z` [B, T·hop/g, g] if
-   * given (already scaled), else σ·N(0, I) from `seed`. One parallel pass over time.
+   * given (already scaled), else σ·N(0, I) from `seed` (times `latentScale` per level). One parallel pass over time.
    */
   synthesize(mel: tf.Tensor3D, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number } = {}): tf.Tensor2D {
     return this.generate(mel, this.samplesFor(mel.shape[1]), opts);
   }
 
-  /** `length` samples from the flow given the mel: latent `z` or σ·N(0, I) from `seed`, then the forward pass. */
+  /**
+   * z's channel range [start, end) per level: one per early output, in the order they leave the flow
+   * (fewest flows first), then the channels that pass through every flow.
+   */
+  latentLevels(): Array<[number, number]> {
+    return latentLevelsOf(this.config);
+  }
+
+  /** Per-level multipliers of σ (`setLatentScale`); null: σ on every channel, as NVIDIA's infer. */
+  get latentScale(): readonly number[] | null {
+    return this.scale;
+  }
+
+  /**
+   * Draw each level's part of the latent at σ·scale[level] instead of σ (one value per
+   * `latentLevels()` entry; null restores σ everywhere). A decoding choice, like σ itself (Glow's
+   * temperature, per level): the likelihood and training do not see it. `flowvox tune-latent` picks it
+   * on held-out audio; a model directory keeps it in config.json's "synthesis".
+   */
+  setLatentScale(scale: readonly number[] | null): void {
+    if (scale !== null) {
+      const n = this.latentLevels().length;
+      if (scale.length !== n) throw new Error(`latent scale needs ${n} values (one per latent level: ${this.config.n_flows} flows, an early output every ${this.config.n_early_every}), got ${scale.length}`);
+      if (scale.some((v) => !Number.isFinite(v) || v < 0)) throw new Error(`latent scale values must be finite and ≥ 0, got [${scale.join(', ')}]`);
+    }
+    this.scale = scale === null || scale.every((v) => v === 1) ? null : [...scale];
+  }
+
+  private scale: number[] | null = null;
+
+  /** The latent for `length` samples: σ·N(0, I) [b, length/g, g] from `seed`, each level times its scale. */
+  drawLatent(b: number, length: number, sigma: number, seed?: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const g = this.config.n_group;
+      const z = tf.randomNormal([b, length / g, g], 0, sigma, 'float32', tfSeed(seed)) as tf.Tensor3D;
+      if (!this.scale) return z;
+      const perChannel = new Float32Array(g);
+      this.latentLevels().forEach(([from, to], l) => perChannel.fill(this.scale![l]!, from, to));
+      return tf.mul(z, tf.tensor1d(perChannel)) as tf.Tensor3D;
+    });
+  }
+
+  /** `length` samples from the flow given the mel: latent `z`, or `drawLatent` from σ and `seed`, then the forward pass. */
   private generate(mel: tf.Tensor3D, length: number, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number }): tf.Tensor2D {
     return tf.tidy(() => {
       const b = mel.shape[0];
       const g = this.config.n_group;
-      const z = opts.z ?? tf.randomNormal([b, length / g, g], 0, opts.sigma ?? 0.6, 'float32', tfSeed(opts.seed));
+      const z = opts.z ?? this.drawLatent(b, length, opts.sigma ?? 0.6, opts.seed);
       if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);
       return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
     });
   }
+}
+
+/** `WaveGlow.latentLevels` from the config alone (no tensors): early outputs in order, then the rest. */
+export function latentLevelsOf(c: WaveGlowConfig): Array<[number, number]> {
+  const levels: Array<[number, number]> = [];
+  let emitted = 0;
+  for (let k = 1; k < c.n_flows; k++) {
+    if (k % c.n_early_every !== 0) continue;
+    levels.push([emitted, emitted + c.n_early_size]);
+    emitted += c.n_early_size;
+  }
+  levels.push([emitted, c.n_group]);
+  return levels;
 }

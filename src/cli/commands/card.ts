@@ -6,6 +6,7 @@ import { writePng } from '../../io/png-file.js';
 import { lineChart } from '../../plot/charts.js';
 import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS } from '../../vocoder/presets.js';
+import { latentLevelsOf } from '../../vocoder/waveglow.js';
 import { LOG_MEL_TARGET_RATIO, describePeriodicity, qualityTargets, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { CliError, parse, printJson, type Command } from '../common.js';
 import type { EvaluateJson } from './evaluate.js';
@@ -141,7 +142,7 @@ const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 function metricsTable(e: EvaluateJson): string[] {
   const row = (name: string, k: keyof DistanceMetrics, d: number) => `| ${name} | ${f(e.model[k], d)} | ${f(e.griffinLim[k], d)} | ${f(e.model[k] / e.griffinLim[k], 2)} |`;
   return [
-    `| metric (lower is better) | model, copy-synthesis (σ = ${e.sigma ?? 0.6}) | Griffin-Lim (${e.griffinLimIterations ?? 60} it.) | model / GL |`,
+    `| metric (lower is better) | model, copy-synthesis (σ = ${e.sigma ?? 0.6}${e.latentScale ? ` × [${e.latentScale.join(', ')}] per latent level` : ''}) | Griffin-Lim (${e.griffinLimIterations ?? 60} it.) | model / GL |`,
     '|---|---|---|---|',
     row('log-mel distance, dB (80 mels, 0–8 kHz)', 'logMelDb', 2),
     row('mel-cepstral distortion, dB', 'mcd', 2),
@@ -167,6 +168,18 @@ function targetLines(e: EvaluateJson, harmonics: string | undefined): string[] {
     `- Copy-synthesis log-mel distance within 1.5× Griffin-Lim's: ${logMel}`,
     `- Beats Griffin-Lim on multi-resolution STFT distance: ${mr}`,
     `- Harmonics visible in spectrograms: ${harmonics === undefined ? 'not judged here; see the spectrograms written by `flowvox export-samples` (original / model / Griffin-Lim).' : sentence(harmonics)}${periodicityNote(e)}`,
+  ];
+}
+
+/** The model's per-level σ (config.json "synthesis"), as the card's "Use" section states it. */
+function latentScaleLines(cfg: ModelConfigFile): string[] {
+  const scale = cfg.synthesis?.latent_scale;
+  if (!scale) return [];
+  const levels = latentLevelsOf(cfg.waveglow);
+  const parts = levels.map(([a, b], l) => `${l < levels.length - 1 ? `early output ${l + 1}` : 'final'} (z channels ${a}–${b - 1}) × ${scale[l]}`);
+  return [
+    `The latent is drawn at σ times a scale per level: ${parts.join(', ')} (config.json "synthesis"${cfg.synthesis?.latent_scale_source ? `, chosen by ${cfg.synthesis.latent_scale_source}` : ''}). \`--latent-scale 1\` draws every level at σ, as NVIDIA's WaveGlow does. The scale changes synthesis only, not the likelihood.`,
+    '',
   ];
 }
 
@@ -341,6 +354,7 @@ export const command: Command = {
       `npx flowvox synthesize --model ${o.model} --mel MEL.npy --sigma 0.6 --out out.wav`,
       '```',
       '',
+      ...latentScaleLines(config),
       '## Reproduce',
       '',
       '```sh',

@@ -6,7 +6,8 @@ import { CliError, parse, printJson, setupBackend, type Command } from '../commo
 
 const HELP = `flowvox convert --model DIR --out DIR [--dtype float16|float32] [--json]
   Rewrites a model directory, e.g. with float16 weights (half the size, for shipping; synthesis
-  differs from float32 weights by half-precision rounding of the parameters). Keeps card.md.`;
+  differs from float32 weights by half-precision rounding of the parameters). Keeps card.md and
+  the synthesis settings (latent scale).`;
 
 export const command: Command = {
   summary: 'rewrite a model directory (e.g. float16 weights)',
@@ -18,7 +19,7 @@ export const command: Command = {
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
     });
-    await saveModelDir(o.out, model, { source: config.source, dtype: o.dtype });
+    await saveModelDir(o.out, model, { source: config.source, dtype: o.dtype, latentScaleSource: config.synthesis?.latent_scale_source });
     if (existsSync(join(o.model, 'card.md')) && o.model !== o.out) await copyFile(join(o.model, 'card.md'), join(o.out, 'card.md'));
     const out = { out: o.out, dtype: o.dtype, params: model.parameterCount() };
     if (o.json) printJson(out);

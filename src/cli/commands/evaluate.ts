@@ -10,19 +10,20 @@ import {
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
-import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
-                 [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
+                 [--latent-scale LIST|1] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
   The model card's metrics on a folder of WAVs, or on the --split (train, validation, test,
   test-unseen; default test) of a corpus from "flowvox data speech" (a folder with manifest.json).
   Each file is cut to its first --seconds; --max-files N takes N files spread evenly over the list.
   Per file: the exact NLL (as "flowvox likelihood"), and distances from the original to the model's
-  copy-synthesis from the file's own mel at --sigma (seed --seed + file index) and to Griffin-Lim
+  copy-synthesis from the file's own mel at --sigma (seed --seed + file index; each latent level times
+  the model's latent scale, or --latent-scale's, "1" for none: see tune-latent) and to Griffin-Lim
   (mel → linear by the clamped pseudo-inverse, then ${GRIFFIN_LIM_ITERATIONS} iterations) from the same mel.
   --out also writes the JSON object (pretty-printed) to a file, e.g. for "flowvox card --eval".
   JSON (last stdout line):
-    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, denoise,
+    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, latentScale, denoise,
     clipSeconds, griffinLimIterations,
     nllNatsPerSample   exact NLL, total nats / total samples
     model              means over files of the copy-synthesis distances: {logMelDb, mcd, mrStft}
@@ -71,6 +72,8 @@ export interface EvaluateJson extends EvaluationSummary {
   seconds: number;
   backend: string;
   sigma: number;
+  /** σ's multiplier per latent level (the model's "synthesis.latent_scale" or --latent-scale); null: σ everywhere. */
+  latentScale: number[] | null;
   denoise: number;
   clipSeconds: number;
   griffinLimIterations: number;
@@ -85,7 +88,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' },
-      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'latent-scale': { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -101,6 +104,7 @@ export const command: Command = {
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
     });
+    if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
     if (!listed.manifest && o.split) process.stderr.write(`evaluate: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);
     const files = pickEvenly(listed.files, maxFiles);
     const melConfig = config.mel;
@@ -129,7 +133,7 @@ export const command: Command = {
     const s = summarize(perFile);
     const out: EvaluateJson = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
-      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
+      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, latentScale: model.latentScale ? [...model.latentScale] : null, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
       xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), periodicity: roundPeriodicity(s.periodicity), targets: s.targets,
       perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity) })),
@@ -143,7 +147,7 @@ export const command: Command = {
     console.log([
       `${out.files} files, ${out.audioSeconds.toFixed(1)} s of audio (${out.split ?? 'folder'}), ${out.seconds} s wall, ${backend}`,
       `NLL ${out.nllNatsPerSample} nats/sample; synthesis ${out.xRealTime}× real time (median)`,
-      '', `| metric | model (σ=${sigma}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
+      '', `| metric | model (σ=${sigma}${out.latentScale ? ` × [${out.latentScale.join(', ')}] per latent level` : ''}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
       `frame-locked pattern share (buzz at ${(sr / melConfig.hop).toFixed(1)} Hz): model ${out.frameLocked.model.toFixed(3)}, original ${out.frameLocked.original.toFixed(3)} (chance), Griffin-Lim ${out.frameLocked.griffinLim.toFixed(3)}`,
       describePeriodicity(out.periodicity),

@@ -4,13 +4,15 @@ import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
-import { CliError, num, parse, printJson, setupBackend, type Command } from '../common.js';
+import { CliError, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
-const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
+const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
   Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
   file through its own mel (copy-synthesis), into 16-bit audio. --z gives the latent explicitly
   (from "flowvox likelihood --z-out") for reproducible output; --denoise S subtracts S × the
-  model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1).
+  model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1). The latent's levels are drawn at σ times
+  the model's latent scale (config.json "synthesis", from "flowvox tune-latent"); --latent-scale
+  a,b,… overrides it, --latent-scale 1 draws every level at σ.
   JSON: {samples, sampleRate, seconds, xRealTime, backend} (xRealTime = audio seconds per wall second).`;
 
 export const command: Command = {
@@ -18,7 +20,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' }, sigma: { type: 'string' },
-      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
+      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out OUT.wav is required\n${HELP}`);
@@ -29,6 +31,7 @@ export const command: Command = {
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
     });
+    if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
     const nMels = config.waveglow.n_mel_channels;
     const mel = o.mel ? await readMelNpy(o.mel, nMels) : melOf(await readWavFor(o.wav!, config.mel), config.mel);
     const g = config.waveglow.n_group;

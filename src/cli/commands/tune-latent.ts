@@ -1,0 +1,102 @@
+import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
+import { clipAudio, pickEvenly, MIN_CLIP_SAMPLES } from '../../vocoder/evaluate.js';
+import { tuneClips, tuneLatentScale, type TuneMetric, type TuneScore } from '../../vocoder/tune-latent.js';
+import { readWavFor } from '../audio-input.js';
+import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
+import { listEvalFiles } from './evaluate.js';
+
+const HELP = `flowvox tune-latent --model DIR --data DIR [--split validation] [--max-files 24] [--seconds 6]
+                    [--sigma 0.6] [--metric mr-stft|log-mel] [--values 0,0.5,1,1.5] [--sweeps 2] [--seed 0] [--write] [--json]
+  Chooses σ per latent level (each early output, then the final channels): level l is drawn at
+  σ × scale[l]. Coordinate descent from all ones over --values, scoring the mean copy-synthesis
+  distance (--metric) of --max-files files of --split (first --seconds each), with the same latent
+  seeds for every candidate. --write stores the result in DIR/config.json ("synthesis"), which
+  synthesize, evaluate, play and the server then use; the weights and the likelihood are unchanged.
+  Tune on validation, then report with "flowvox evaluate --split test".
+  JSON: {modelDir, data, split, files, metric, sigma, levels, start, best, trials, written, seconds, backend}.`;
+
+export interface TuneLatentJson {
+  modelDir: string;
+  data: string;
+  split: string | null;
+  files: number;
+  metric: TuneMetric;
+  sigma: number;
+  levels: Array<[number, number]>;
+  start: TuneScore;
+  best: TuneScore;
+  trials: number;
+  written: boolean;
+  seconds: number;
+  backend: string;
+}
+
+export const command: Command = {
+  summary: 'choose σ per latent level on held-out audio (a decoding setting stored with the model)',
+  async run(argv) {
+    const o = parse(argv, {
+      model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' }, seconds: { type: 'string' },
+      sigma: { type: 'string' }, metric: { type: 'string' }, values: { type: 'string' }, sweeps: { type: 'string' }, seed: { type: 'string' }, write: { type: 'boolean' },
+    }, HELP);
+    if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
+    if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
+    const split = o.split ?? 'validation';
+    const maxFiles = num(o['max-files'], 'max-files', 24, { min: 1, int: true });
+    const clipSeconds = num(o.seconds, 'seconds', 6, { min: 0.2, max: 600 });
+    const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 10 });
+    const sweeps = num(o.sweeps, 'sweeps', 2, { min: 1, max: 10, int: true });
+    const seed = num(o.seed, 'seed', 0, { min: 0, int: true });
+    const metric = (o.metric ?? 'mr-stft') as TuneMetric;
+    if (metric !== 'mr-stft' && metric !== 'log-mel') throw new CliError(`--metric must be mr-stft or log-mel, got "${o.metric}"`);
+    const candidates = (o.values ?? '0,0.5,1,1.5').split(',').map((s) => Number(s.trim()));
+    if (candidates.some((v) => !Number.isFinite(v) || v < 0 || v > 10)) throw new CliError(`--values must be comma-separated numbers in [0, 10], got "${o.values}"`);
+    const t0 = performance.now();
+    const listed = await listEvalFiles(o.data, split);
+    if (!listed.manifest && o.split) process.stderr.write(`tune-latent: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);
+    const { backend } = await setupBackend(o.backend);
+    const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
+      throw new CliError(e.message);
+    });
+    const audios: Float32Array[] = [];
+    for (const f of pickEvenly(listed.files, maxFiles)) {
+      const a = clipAudio(await readWavFor(f.path, config.mel), clipSeconds, config.mel.sampleRate);
+      if (a.length >= MIN_CLIP_SAMPLES) audios.push(a);
+      else process.stderr.write(`tune-latent: skipping ${f.id} (${a.length} samples, needs ${MIN_CLIP_SAMPLES})\n`);
+    }
+    if (audios.length === 0) throw new CliError('no file was long enough to score');
+    const clips = tuneClips(audios, config.mel);
+    const levels = model.latentLevels();
+    const progress = new Progress(1 + sweeps * levels.length * candidates.length, 'tune-latent ');
+    const key = metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
+    const r = tuneLatentScale(model, clips, config.mel, {
+      sigma, candidates, metric, sweeps, seed,
+      onTrial: (t, done) => progress.update(done, `[${t.scale.join(', ')}] ${metric} ${t[key].toFixed(4)}`),
+    });
+    progress.done();
+    const written = !!o.write;
+    const fmt = (s: TuneScore) => `[${s.scale.join(', ')}]: MR-STFT ${s.mrStft.toFixed(4)}, log-mel ${s.logMelDb.toFixed(3)} dB`;
+    if (written) {
+      await writeSynthesisSettings(o.model, {
+        latent_scale: r.best.scale,
+        latent_scale_source: `flowvox tune-latent --data ${o.data} --split ${split} --max-files ${maxFiles} --seconds ${clipSeconds} --sigma ${sigma} --metric ${metric} (${clips.length} files): ` +
+          `${metric} ${r.start[key].toFixed(4)} at all ones → ${r.best[key].toFixed(4)}`,
+      });
+    }
+    const round = (s: TuneScore): TuneScore => ({ scale: s.scale, logMelDb: Number(s.logMelDb.toFixed(4)), mrStft: Number(s.mrStft.toFixed(5)) });
+    const out: TuneLatentJson = {
+      modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: clips.length, metric, sigma, levels: r.levels,
+      start: round(r.start), best: round(r.best), trials: r.trials.length + 1, written, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)), backend,
+    };
+    if (o.json) {
+      printJson(out);
+      return;
+    }
+    console.log([
+      `${clips.length} files (${out.split ?? 'folder'}), σ ${sigma}, ${out.trials} candidates scored in ${out.seconds} s (${backend})`,
+      `levels (z channels): ${r.levels.map(([a, b]) => `${a}–${b - 1}`).join(', ')}`,
+      `all ones ${fmt(r.start)}`,
+      `best     ${fmt(r.best)}`,
+      written ? `wrote the scale to ${o.model}/config.json` : 'not written (add --write to store it with the model)',
+    ].join('\n'));
+  },
+};

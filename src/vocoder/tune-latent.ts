@@ -1,0 +1,136 @@
+/**
+ * σ per latent level, chosen on held-out audio (isomorphic: no fs).
+ *
+ * WaveGlow's latent is several levels: each early output leaves the flow after a few flows, the rest
+ * passes through all of them. One σ for all of them is NVIDIA's choice; Glow samples each level at its
+ * own temperature. Here each level's σ is σ × scale[level], and the scales are picked by coordinate
+ * descent on a copy-synthesis distance, with the same latent seeds for every candidate (common
+ * random numbers), so that two candidates differ only in the scale. A decoding choice: the likelihood
+ * does not change.
+ */
+import { logMelSpectrogram, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
+import { copySynthesis, distances } from './evaluate.js';
+import type { WaveGlow } from './waveglow.js';
+
+export type TuneMetric = 'mr-stft' | 'log-mel';
+
+export interface TuneLatentOptions {
+  sigma?: number;
+  /** Values each level's scale may take (default 0, 0.5, 1, 1.5). */
+  candidates?: readonly number[];
+  metric?: TuneMetric;
+  /** Coordinate-descent sweeps over the levels (default 2; stops early when a sweep changes nothing). */
+  sweeps?: number;
+  /** Latent seed of clip i is seed + i, as in `flowvox evaluate`. */
+  seed?: number;
+  /** A change must lower the metric by more than this fraction to be taken (default 0.002: noise). */
+  minGain?: number;
+  /** Called after each candidate is scored. */
+  onTrial?: (trial: TuneTrial, done: number) => void;
+}
+
+export interface TuneScore {
+  scale: number[];
+  /** Means over the clips. */
+  logMelDb: number;
+  mrStft: number;
+}
+
+export interface TuneTrial extends TuneScore {
+  level: number;
+  sweep: number;
+}
+
+export interface TuneLatentResult {
+  /** [start, end) of each level's channels in z (`WaveGlow.latentLevels`). */
+  levels: Array<[number, number]>;
+  metric: TuneMetric;
+  sigma: number;
+  /** All ones: σ on every level. */
+  start: TuneScore;
+  best: TuneScore;
+  trials: TuneTrial[];
+  /** Upper bound on the candidates scored (for progress). */
+  plannedTrials: number;
+}
+
+export interface TuneClip {
+  audio: Float32Array;
+  mel: MelSpectrogram;
+}
+
+export function tuneClips(audios: readonly Float32Array[], melConfig: MelConfig): TuneClip[] {
+  return audios.map((audio) => ({ audio, mel: logMelSpectrogram(audio, melConfig) }));
+}
+
+/** Mean copy-synthesis distances over `clips` with the model's current latent scale. */
+export function scoreLatentScale(model: WaveGlow, clips: readonly TuneClip[], melConfig: MelConfig, sigma: number, seed: number): { logMelDb: number; mrStft: number } {
+  let logMelDb = 0;
+  let mrStft = 0;
+  for (const [i, c] of clips.entries()) {
+    const out = copySynthesis(model, c.mel, { sigma, seed: seed + i, length: c.audio.length }).audio;
+    const d = distances(c.audio, out, melConfig);
+    logMelDb += d.logMelDb;
+    mrStft += d.mrStft;
+  }
+  return { logMelDb: logMelDb / clips.length, mrStft: mrStft / clips.length };
+}
+
+/**
+ * Coordinate descent from all ones over `nLevels` scales: for each level in turn, try every candidate
+ * with the other levels fixed, and keep the best if it lowers the metric by more than `minGain`.
+ * `score` is any function of the scale (the model's copy-synthesis distances in `tuneLatentScale`).
+ */
+export function coordinateDescent(nLevels: number, score: (scale: number[]) => TuneScore, opts: TuneLatentOptions = {}): Omit<TuneLatentResult, 'levels' | 'sigma'> {
+  const candidates = [...new Set(opts.candidates ?? [0, 0.5, 1, 1.5])];
+  if (candidates.length === 0 || candidates.some((v) => !Number.isFinite(v) || v < 0)) throw new Error(`candidates must be finite values ≥ 0, got [${candidates.join(', ')}]`);
+  const metric = opts.metric ?? 'mr-stft';
+  const sweeps = opts.sweeps ?? 2;
+  const minGain = opts.minGain ?? 0.002;
+  const key = metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
+  const trials: TuneTrial[] = [];
+  const plannedTrials = 1 + sweeps * nLevels * candidates.length;
+  const start = score(Array.from({ length: nLevels }, () => 1));
+  opts.onTrial?.({ ...start, level: -1, sweep: 0 }, 1);
+  let best = start;
+  for (let sweep = 1; sweep <= sweeps; sweep++) {
+    let changed = false;
+    for (let l = 0; l < nLevels; l++) {
+      let levelBest = best;
+      for (const v of candidates) {
+        if (v === best.scale[l]) continue;
+        const t: TuneTrial = { ...score(best.scale.map((x, i) => (i === l ? v : x))), level: l, sweep };
+        trials.push(t);
+        opts.onTrial?.(t, trials.length + 1);
+        if (t[key] < levelBest[key]) levelBest = t;
+      }
+      if (levelBest !== best && levelBest[key] < best[key] * (1 - minGain)) {
+        best = { scale: levelBest.scale, logMelDb: levelBest.logMelDb, mrStft: levelBest.mrStft };
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  return { metric, start, best, trials, plannedTrials };
+}
+
+/**
+ * `coordinateDescent` on the mean copy-synthesis distances of `clips`, with the same latent seeds for
+ * every candidate. The model's latent scale is left as it was found; the result says what to set.
+ */
+export function tuneLatentScale(model: WaveGlow, clips: readonly TuneClip[], melConfig: MelConfig, opts: TuneLatentOptions = {}): TuneLatentResult {
+  if (clips.length === 0) throw new Error('tune-latent needs at least one clip');
+  const sigma = opts.sigma ?? 0.6;
+  const seed = opts.seed ?? 0;
+  const levels = model.latentLevels();
+  const before = model.latentScale;
+  try {
+    const r = coordinateDescent(levels.length, (scale) => {
+      model.setLatentScale(scale);
+      return { scale: [...scale], ...scoreLatentScale(model, clips, melConfig, sigma, seed) };
+    }, opts);
+    return { levels, sigma, ...r };
+  } finally {
+    model.setLatentScale(before);
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * σ per latent level: which channels each level is, how the scale draws the latent (and only the
+ * latent: the likelihood is untouched), that streaming draws the same latent, the model directory
+ * keeping it, the tuner's coordinate descent on a known objective, and the tune-latent CLI.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import { loadModelDir, saveModelDir, writeSynthesisSettings } from '../src/io/model-dir.js';
+import { encodeWav } from '../src/io/wav.js';
+import { utteranceLatent } from '../src/stream/chunk-synth.js';
+import { preset } from '../src/vocoder/presets.js';
+import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { coordinateDescent, tuneClips, tuneLatentScale, type TuneScore } from '../src/vocoder/tune-latent.js';
+import { command as tuneLatent, type TuneLatentJson } from '../src/cli/commands/tune-latent.js';
+import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
+import { command as convert } from '../src/cli/commands/convert.js';
+import { command as card } from '../src/cli/commands/card.js';
+import { TACOTRON_MEL } from '../src/dsp/mel.js';
+import { randomizeCouplings as randomizeWeights } from './helpers/random-waveglow.js';
+
+const SR = 22050;
+const dir = mkdtempSync(join(tmpdir(), 'flowvox-latent-'));
+
+async function runCli<T>(cmd: { run(a: string[]): Promise<number | void> }, args: string[]): Promise<{ json: T | null; stderr: string; error: Error | null }> {
+  const lines: string[] = [];
+  const errs: string[] = [];
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    lines.push(String(s));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    errs.push(String(s));
+    return true;
+  });
+  let error: Error | null = null;
+  try {
+    await cmd.run([...args, '--json', '--backend', 'wasm']);
+  } catch (e) {
+    error = e as Error;
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+  const last = lines.join('').trim().split('\n').pop();
+  return { json: last ? (JSON.parse(last) as T) : null, stderr: errs.join(''), error };
+}
+
+function tone(f0: number, seconds: number): Float32Array {
+  const x = new Float32Array(Math.round(seconds * SR));
+  for (let i = 0; i < x.length; i++) {
+    let s = 0;
+    for (let h = 1; h <= 6; h++) s += Math.sin((2 * Math.PI * f0 * h * i) / SR) / h;
+    x[i] = 0.2 * s * Math.sin((Math.PI * i) / x.length);
+  }
+  return x;
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('latent levels and the per-level scale', () => {
+  it('levels are the early outputs in the order they leave the flow, then the rest', () => {
+    expect(new WaveGlow(preset('cpu-small')).latentLevels()).toEqual([[0, 32], [32, 64], [64, 96], [96, 256]]);
+    expect(new WaveGlow(preset('tiny')).latentLevels()).toEqual([[0, 2], [2, 8]]);
+    expect(new WaveGlow(preset('waveglow-256')).latentLevels()).toEqual([[0, 2], [2, 4], [4, 8]]);
+  });
+
+  it('draws each level at σ·scale from the same normal draw; all ones is no scale', () => {
+    const model = new WaveGlow(preset('tiny'));
+    const plain = model.drawLatent(1, 8 * 64, 0.6, 5);
+    model.setLatentScale([0, 2]);
+    const scaled = model.drawLatent(1, 8 * 64, 0.6, 5);
+    const p = plain.arraySync()[0]!;
+    const s = scaled.arraySync()[0]!;
+    for (let t = 0; t < p.length; t++) {
+      for (let c = 0; c < 8; c++) expect(c < 2 ? Math.abs(s[t]![c]!) : s[t]![c]).toBe(c < 2 ? 0 : 2 * p[t]![c]!);
+    }
+    tf.dispose([plain, scaled]);
+    model.setLatentScale([1, 1]);
+    expect(model.latentScale).toBeNull();
+  });
+
+  it('refuses a scale of the wrong length or with negative or non-finite values', () => {
+    const model = new WaveGlow(preset('tiny'));
+    expect(() => model.setLatentScale([1, 1, 1])).toThrow(/needs 2 values/);
+    expect(() => model.setLatentScale([1, -0.5])).toThrow(/≥ 0/);
+    expect(() => model.setLatentScale([1, NaN])).toThrow(/finite/);
+    expect(model.latentScale).toBeNull();
+  });
+
+  it('changes synthesis, not the likelihood; streaming draws the same latent as synthesize', () => {
+    const model = new WaveGlow(preset('tiny'), 2);
+    randomizeWeights(model, 4);
+    const frames = 6;
+    const mel = tf.randomNormal([1, frames, 80], -5, 1, 'float32', 3) as tf.Tensor3D;
+    const audio = model.synthesize(mel, { sigma: 0.6, seed: 9 });
+    const nll0 = model.logProb(audio, mel).dataSync()[0]!;
+    model.setLatentScale([0, 1.5]);
+    const audio2 = model.synthesize(mel, { sigma: 0.6, seed: 9 });
+    expect(tf.max(tf.abs(tf.sub(audio, audio2))).dataSync()[0]).toBeGreaterThan(1e-3);
+    expect(model.logProb(audio, mel).dataSync()[0]).toBe(nll0);
+    // The server's whole-utterance latent is the one synthesize draws, so chunks stay seamless.
+    const z = utteranceLatent(model, frames, 0.6, 9);
+    const fromZ = model.synthesize(mel, { z: tf.tensor3d(z, [1, z.length / 8, 8]) });
+    expect(Array.from(fromZ.dataSync())).toEqual(Array.from(audio2.dataSync()));
+    tf.dispose([mel, audio, audio2, fromZ]);
+  });
+});
+
+describe('model directory', () => {
+  it('keeps the scale through save, load and convert; a bad one is a clear error', async () => {
+    const model = new WaveGlow(preset('tiny'), 1);
+    model.setLatentScale([0.5, 1]);
+    const a = join(dir, 'm-a');
+    await saveModelDir(a, model, { source: 'test', latentScaleSource: 'by hand' });
+    const cfg = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8'));
+    expect(cfg.synthesis).toEqual({ latent_scale: [0.5, 1], latent_scale_source: 'by hand' });
+    expect((await loadModelDir(a)).model.latentScale).toEqual([0.5, 1]);
+
+    const b = join(dir, 'm-b');
+    const conv = await runCli(convert, ['--model', a, '--out', b, '--dtype', 'float32']);
+    expect(conv.error).toBeNull();
+    expect((await loadModelDir(b)).config.synthesis).toEqual({ latent_scale: [0.5, 1], latent_scale_source: 'by hand' });
+
+    await writeSynthesisSettings(b, null);
+    expect((await loadModelDir(b)).model.latentScale).toBeNull();
+    await writeSynthesisSettings(b, { latent_scale: [1, 1, 1] });
+    await expect(loadModelDir(b)).rejects.toThrow(/synthesis\.latent_scale.*needs 2 values/);
+    await writeSynthesisSettings(b, { latent_scale: 'zero' as unknown as number[] });
+    await expect(loadModelDir(b)).rejects.toThrow(/must be an array of numbers/);
+  });
+});
+
+describe('coordinate descent', () => {
+  // A known objective: the distance to a target on the candidate grid, separable over levels.
+  const target = [0, 1.5, 0.5, 1];
+  const score = (scale: number[]): TuneScore => {
+    const d = scale.reduce((s, v, i) => s + (v - target[i]!) ** 2, 0);
+    return { scale: [...scale], mrStft: 1 + d, logMelDb: 10 - d };
+  };
+
+  it('finds the minimum of a separable objective in one sweep, then stops', () => {
+    const r = coordinateDescent(4, score);
+    expect(r.start.scale).toEqual([1, 1, 1, 1]);
+    expect(r.best.scale).toEqual(target);
+    expect(r.best.mrStft).toBe(1);
+    // sweep 1: 3 candidates per level; sweep 2 changes nothing and ends the search.
+    expect(r.trials.length).toBe(2 * 4 * 3);
+    expect(new Set(r.trials.map((t) => t.sweep))).toEqual(new Set([1, 2]));
+    for (const t of r.trials) expect(t.scale.filter((v, i) => v !== r.best.scale[i] && i !== t.level).length).toBeLessThanOrEqual(t.sweep === 1 ? 4 : 0);
+  });
+
+  it('minimises the chosen metric, and keeps all ones when no change gains more than minGain', () => {
+    // log-mel here is 10 − d: minimising it moves away from the target.
+    const r = coordinateDescent(4, score, { metric: 'log-mel', sweeps: 1 });
+    expect(r.best.logMelDb).toBeLessThan(r.start.logMelDb);
+    const flat = coordinateDescent(2, (s) => ({ scale: s, mrStft: 1 - 1e-4 * s[0]!, logMelDb: 0 }), { minGain: 0.002 });
+    expect(flat.best.scale).toEqual([1, 1]);
+    expect(() => coordinateDescent(2, score, { candidates: [-1] })).toThrow(/≥ 0/);
+  });
+
+  it('on a model: scores with the same seeds (a repeat is identical), never worse than all ones, and leaves the model as found', () => {
+    const model = new WaveGlow(preset('tiny'), 2);
+    randomizeWeights(model, 4);
+    model.setLatentScale([0.5, 0.5]);
+    const clips = tuneClips([tone(140, 0.5), tone(220, 0.4)], TACOTRON_MEL);
+    const r = tuneLatentScale(model, clips, TACOTRON_MEL, { candidates: [0, 1], sweeps: 1 });
+    expect(model.latentScale).toEqual([0.5, 0.5]);
+    expect(r.best.mrStft).toBeLessThanOrEqual(r.start.mrStft);
+    const again = tuneLatentScale(model, clips, TACOTRON_MEL, { candidates: [0, 1], sweeps: 1 });
+    expect(again.trials.map((t) => t.mrStft)).toEqual(r.trials.map((t) => t.mrStft));
+    // Scale 0 on every level is σ = 0: the same as synthesising with z = 0.
+    const zero = r.trials.find((t) => t.scale.every((v) => v === 0));
+    if (zero) expect(zero.mrStft).toBeGreaterThan(0);
+  });
+});
+
+describe('flowvox tune-latent', () => {
+  let modelDir = '';
+  let corpus = '';
+  beforeAll(async () => {
+    modelDir = join(dir, 'cli-model');
+    const model = new WaveGlow(preset('tiny'), 6);
+    randomizeWeights(model, 6);
+    await saveModelDir(modelDir, model, { source: 'test' });
+    corpus = join(dir, 'wavs');
+    mkdirSync(corpus, { recursive: true });
+    writeFileSync(join(corpus, 'a.wav'), encodeWav(tone(130, 0.6), SR, { bitDepth: '16' }));
+    writeFileSync(join(corpus, 'b.wav'), encodeWav(tone(200, 0.5), SR, { bitDepth: '16' }));
+  });
+
+  it('reports the search, writes the scale with --write, and evaluate then uses it (or --latent-scale 1)', async () => {
+    const r = await runCli<TuneLatentJson>(tuneLatent, ['--model', modelDir, '--data', corpus, '--seconds', '0.5', '--values', '0,2', '--sweeps', '1', '--write']);
+    expect(r.error).toBeNull();
+    const j = r.json!;
+    expect(j.files).toBe(2);
+    expect(j.split).toBeNull();
+    expect(j.levels).toEqual([[0, 2], [2, 8]]);
+    expect(j.start.scale).toEqual([1, 1]);
+    expect(j.trials).toBe(1 + 2 * 2);
+    expect(j.best.mrStft).toBeLessThanOrEqual(j.start.mrStft);
+    expect(j.written).toBe(true);
+    const cfg = (await loadModelDir(modelDir)).config;
+    expect(cfg.synthesis?.latent_scale).toEqual(j.best.scale);
+    expect(cfg.synthesis?.latent_scale_source).toMatch(/tune-latent .*mr-stft/);
+
+    const ev = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5']);
+    expect(ev.json!.latentScale).toEqual(j.best.scale.every((v) => v === 1) ? null : j.best.scale);
+    const ones = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5', '--latent-scale', '1']);
+    expect(ones.json!.latentScale).toBeNull();
+    // Evaluate's copy-synthesis at all ones is tune-latent's starting point (same seeds, same clips).
+    const mean = (e: EvaluateJson) => e.perFile.reduce((s, f) => s + f.model.mrStft, 0) / e.perFile.length;
+    expect(mean(ones.json!)).toBeCloseTo(j.start.mrStft, 4);
+  });
+
+  it('the card states the scale, where it came from, and the evaluation it was measured with', async () => {
+    await writeSynthesisSettings(modelDir, { latent_scale: [0, 1.5], latent_scale_source: 'flowvox tune-latent (test)' });
+    const ev = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5']);
+    expect(ev.json!.latentScale).toEqual([0, 1.5]);
+    writeFileSync(join(dir, 'eval-ls.json'), JSON.stringify(ev.json));
+    const run = join(dir, 'run-ls');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'train-log.csv'), 'step,hours,train_loss,train_nll,val_nll,lr,audio_s_per_s\n10,0.01,-1,-0.1,-0.2,1e-3,2\n');
+    const r = await runCli(card, ['--run', run, '--model', modelDir, '--eval', join(dir, 'eval-ls.json'), '--out', join(dir, 'card-ls')]);
+    expect(r.error).toBeNull();
+    const md = readFileSync(join(dir, 'card-ls', 'card.md'), 'utf8');
+    expect(md).toContain('copy-synthesis (σ = 0.6 × [0, 1.5] per latent level)');
+    expect(md).toContain('early output 1 (z channels 0–1) × 0, final (z channels 2–7) × 1.5');
+    expect(md).toContain('chosen by flowvox tune-latent (test)');
+    expect(md).toContain('`--latent-scale 1`');
+  });
+
+  it('refuses bad options with a clear error', async () => {
+    const bad = await runCli(evaluate, ['--model', modelDir, '--data', corpus, '--latent-scale', '1,2,3']);
+    expect(bad.error?.message).toMatch(/--latent-scale: .*needs 2 values/);
+    const word = await runCli(evaluate, ['--model', modelDir, '--data', corpus, '--latent-scale', 'low']);
+    expect(word.error?.message).toMatch(/--latent-scale: give "1" or comma-separated numbers/);
+    const metric = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--metric', 'pesq']);
+    expect(metric.error?.message).toMatch(/--metric must be mr-stft or log-mel/);
+    const values = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--values', '0,-1']);
+    expect(values.error?.message).toMatch(/--values must be/);
+  });
+});

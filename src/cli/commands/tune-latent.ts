@@ -1,6 +1,6 @@
 import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
 import { clipAudio, pickEvenly, MIN_CLIP_SAMPLES } from '../../vocoder/evaluate.js';
-import { tuneClips, tuneLatentScale, type TuneMetric, type TuneScore } from '../../vocoder/tune-latent.js';
+import { tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
 import { readWavFor } from '../audio-input.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles } from './evaluate.js';
@@ -25,7 +25,8 @@ export interface TuneLatentJson {
   levels: Array<[number, number]>;
   start: TuneScore;
   best: TuneScore;
-  trials: number;
+  /** Every candidate scored after the start, in order: the level changed, the sweep, the scale and its distances. */
+  trials: TuneTrial[];
   written: boolean;
   seconds: number;
   backend: string;
@@ -85,14 +86,14 @@ export const command: Command = {
     const round = (s: TuneScore): TuneScore => ({ scale: s.scale, logMelDb: Number(s.logMelDb.toFixed(4)), mrStft: Number(s.mrStft.toFixed(5)) });
     const out: TuneLatentJson = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: clips.length, metric, sigma, levels: r.levels,
-      start: round(r.start), best: round(r.best), trials: r.trials.length + 1, written, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)), backend,
+      start: round(r.start), best: round(r.best), trials: r.trials.map((t) => ({ ...round(t), level: t.level, sweep: t.sweep })), written, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)), backend,
     };
     if (o.json) {
       printJson(out);
       return;
     }
     console.log([
-      `${clips.length} files (${out.split ?? 'folder'}), σ ${sigma}, ${out.trials} candidates scored in ${out.seconds} s (${backend})`,
+      `${clips.length} files (${out.split ?? 'folder'}), σ ${sigma}, ${out.trials.length + 1} candidates scored in ${out.seconds} s (${backend})`,
       `levels (z channels): ${r.levels.map(([a, b]) => `${a}–${b - 1}`).join(', ')}`,
       `all ones ${fmt(r.start)}`,
       `best     ${fmt(r.best)}`,

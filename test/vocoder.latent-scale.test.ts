@@ -149,9 +149,12 @@ describe('coordinate descent', () => {
     expect(r.start.scale).toEqual([1, 1, 1, 1]);
     expect(r.best.scale).toEqual(target);
     expect(r.best.mrStft).toBe(1);
-    // sweep 1: 3 candidates per level; sweep 2 changes nothing and ends the search.
-    expect(r.trials.length).toBe(2 * 4 * 3);
-    expect(new Set(r.trials.map((t) => t.sweep))).toEqual(new Set([1, 2]));
+    // Sweep 1: 3 candidates per level. Sweep 2 changes nothing and ends the search; it scores only
+    // scales not met before: levels 0 and 1 in new contexts, but levels 2 and 3 in the very contexts
+    // sweep 1 tried them in ([0, 1.5, ·, 1] and [0, 1.5, 0.5, ·]).
+    expect(r.trials.length).toBe(4 * 3 + 2 * 3);
+    expect(r.trials.filter((t) => t.sweep === 2).map((t) => t.level)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(new Set(r.trials.map((t) => t.scale.join(','))).size).toBe(r.trials.length);
     for (const t of r.trials) expect(t.scale.filter((v, i) => v !== r.best.scale[i] && i !== t.level).length).toBeLessThanOrEqual(t.sweep === 1 ? 4 : 0);
   });
 

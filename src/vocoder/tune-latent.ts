@@ -50,7 +50,7 @@ export interface TuneLatentResult {
   start: TuneScore;
   best: TuneScore;
   trials: TuneTrial[];
-  /** Upper bound on the candidates scored (for progress). */
+  /** Upper bound on the candidates scored (for progress); `trials` holds each scale scored once. */
   plannedTrials: number;
 }
 
@@ -90,7 +90,11 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
   const key = metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
   const trials: TuneTrial[] = [];
   const plannedTrials = 1 + sweeps * nLevels * candidates.length;
+  // Scores are deterministic (the same latent seeds for every candidate), so a scale met again in a
+  // later sweep, with the other levels as they were, is not scored twice.
+  const seen = new Map<string, TuneScore>();
   const start = score(Array.from({ length: nLevels }, () => 1));
+  seen.set(start.scale.join(','), start);
   opts.onTrial?.({ ...start, level: -1, sweep: 0 }, 1);
   let best = start;
   for (let sweep = 1; sweep <= sweeps; sweep++) {
@@ -99,9 +103,15 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
       let levelBest = best;
       for (const v of candidates) {
         if (v === best.scale[l]) continue;
-        const t: TuneTrial = { ...score(best.scale.map((x, i) => (i === l ? v : x))), level: l, sweep };
-        trials.push(t);
-        opts.onTrial?.(t, trials.length + 1);
+        const scale = best.scale.map((x, i) => (i === l ? v : x));
+        let t = seen.get(scale.join(','));
+        if (!t) {
+          const fresh: TuneTrial = { ...score(scale), level: l, sweep };
+          seen.set(scale.join(','), fresh);
+          trials.push(fresh);
+          opts.onTrial?.(fresh, trials.length + 1);
+          t = fresh;
+        }
         if (t[key] < levelBest[key]) levelBest = t;
       }
       if (levelBest !== best && levelBest[key] < best[key] * (1 - minGain)) {

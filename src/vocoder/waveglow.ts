@@ -191,7 +191,7 @@ export class WaveGlow extends Module {
   /**
    * Draw each level's part of the latent at σ·scale[level] instead of σ (one value per
    * `latentLevels()` entry; null restores σ everywhere). A decoding choice, like σ itself (Glow's
-   * temperature, per level): the likelihood and training do not see it. `flowvox tune-latent` picks it
+   * temperature, per level): the likelihood does not see it. `flowvox tune-latent` picks it
    * on held-out audio; a model directory keeps it in config.json's "synthesis".
    */
   setLatentScale(scale: readonly number[] | null): void {

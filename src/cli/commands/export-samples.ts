@@ -100,7 +100,7 @@ export const command: Command = {
       await put(names.griffinLim, encodeWav(a.griffinLim, sr, { bitDepth: '16' }));
       const fig = spectrogramStack([
         { title: 'original', audio: a.original },
-        { title: `model copy-synthesis (sigma ${sigma}): log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
+        { title: `model copy-synthesis (sigma ${sigma}${model.latentScale ? ` x [${model.latentScale.join(',')}]` : ''}): log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
         { title: `Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.): log-mel ${result.griffinLim.logMelDb.toFixed(2)} dB`, audio: a.griffinLim },
       ], sr, { title: id });
       await put(names.spectrogram, fig.toPng());

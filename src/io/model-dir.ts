@@ -33,10 +33,7 @@ export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?
   // Weights first (themselves written crash-safely), then the config that names the model.
   await saveWeights(dir, await weightsOf(model, opts.dtype));
   const scale = model.latentScale;
-  const cfg = makeConfigFile(model.config, opts.source, undefined, scale ? { latent_scale: [...scale], ...(opts.latentScaleSource ? { latent_scale_source: opts.latentScaleSource } : {}) } : undefined);
-  const tmp = join(dir, `.config.json.tmp-${process.pid}`);
-  await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');
-  await rename(tmp, join(dir, 'config.json'));
+  await writeConfig(dir, makeConfigFile(model.config, opts.source, undefined, scale ? { latent_scale: [...scale], ...(opts.latentScaleSource ? { latent_scale_source: opts.latentScaleSource } : {}) } : undefined));
   if (opts.card !== undefined) await writeFile(join(dir, 'card.md'), opts.card);
 }
 
@@ -44,8 +41,13 @@ export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?
 export async function writeSynthesisSettings(dir: string, synthesis: SynthesisSettings | null): Promise<ModelConfigFile> {
   const { synthesis: _old, ...rest } = await readModelConfig(dir);
   const cfg: ModelConfigFile = synthesis ? { ...rest, synthesis } : rest;
+  await writeConfig(dir, cfg);
+  return cfg;
+}
+
+/** config.json through a temporary file and a rename, so a crash never leaves half a config. */
+async function writeConfig(dir: string, cfg: ModelConfigFile): Promise<void> {
   const tmp = join(dir, `.config.json.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(cfg, null, 2) + '\n');
   await rename(tmp, join(dir, 'config.json'));
-  return cfg;
 }

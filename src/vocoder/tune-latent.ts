@@ -14,6 +14,11 @@ import type { WaveGlow } from './waveglow.js';
 
 export type TuneMetric = 'mr-stft' | 'log-mel';
 
+/** The `TuneScore` field a metric minimises. */
+export function metricKey(metric: TuneMetric): 'mrStft' | 'logMelDb' {
+  return metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
+}
+
 export interface TuneLatentOptions {
   sigma?: number;
   /** Values each level's scale may take (default 0, 0.5, 1, 1.5). */
@@ -49,9 +54,8 @@ export interface TuneLatentResult {
   /** All ones: σ on every level. */
   start: TuneScore;
   best: TuneScore;
+  /** Each scale scored after the start, once. */
   trials: TuneTrial[];
-  /** Upper bound on the candidates scored (for progress); `trials` holds each scale scored once. */
-  plannedTrials: number;
 }
 
 export interface TuneClip {
@@ -87,9 +91,8 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
   const metric = opts.metric ?? 'mr-stft';
   const sweeps = opts.sweeps ?? 2;
   const minGain = opts.minGain ?? 0.002;
-  const key = metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
+  const key = metricKey(metric);
   const trials: TuneTrial[] = [];
-  const plannedTrials = 1 + sweeps * nLevels * candidates.length;
   // Scores are deterministic (the same latent seeds for every candidate), so a scale met again in a
   // later sweep, with the other levels as they were, is not scored twice.
   const seen = new Map<string, TuneScore>();
@@ -121,7 +124,7 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
     }
     if (!changed) break;
   }
-  return { metric, start, best, trials, plannedTrials };
+  return { metric, start, best, trials };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
 import { clipAudio, pickEvenly, MIN_CLIP_SAMPLES } from '../../vocoder/evaluate.js';
-import { tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
+import { metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
 import { readWavFor } from '../audio-input.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles } from './evaluate.js';
@@ -67,8 +67,9 @@ export const command: Command = {
     if (audios.length === 0) throw new CliError('no file was long enough to score');
     const clips = tuneClips(audios, config.mel);
     const levels = model.latentLevels();
-    const progress = new Progress(1 + sweeps * levels.length * candidates.length, 'tune-latent ');
-    const key = metric === 'mr-stft' ? 'mrStft' : 'logMelDb';
+    // At most: the start, then every candidate for every level in every sweep (fewer when a value is met again).
+    const progress = new Progress(1 + sweeps * levels.length * new Set(candidates).size, 'tune-latent ');
+    const key = metricKey(metric);
     const r = tuneLatentScale(model, clips, config.mel, {
       sigma, candidates, metric, sweeps, seed,
       onTrial: (t, done) => progress.update(done, `[${t.scale.join(', ')}] ${metric} ${t[key].toFixed(4)}`),

@@ -243,7 +243,7 @@ describe('flowvox tune-latent', () => {
     const bad = await runCli(evaluate, ['--model', modelDir, '--data', corpus, '--latent-scale', '1,2,3']);
     expect(bad.error?.message).toMatch(/--latent-scale: .*needs 2 values/);
     const word = await runCli(evaluate, ['--model', modelDir, '--data', corpus, '--latent-scale', 'low']);
-    expect(word.error?.message).toMatch(/--latent-scale: give "1" or comma-separated numbers/);
+    expect(word.error?.message).toMatch(/--latent-scale must be comma-separated numbers in \[0, Infinity\]/);
     const metric = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--metric', 'pesq']);
     expect(metric.error?.message).toMatch(/--metric must be mr-stft or log-mel/);
     const values = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--values', '0,-1']);

@@ -51,6 +51,16 @@ export function num(value: string | undefined, name: string, fallback: number, {
   return v;
 }
 
+/** A comma-separated list of numbers, each checked as `num` checks one. */
+export function numList(value: string | undefined, name: string, fallback: number[], { min = -Infinity, max = Infinity, int = false } = {}): number[] {
+  if (value === undefined) return fallback;
+  const v = value.split(',').map((s) => Number(s.trim()));
+  if (v.some((x) => !Number.isFinite(x) || x < min || x > max || (int && !Number.isInteger(x)))) {
+    throw new CliError(`--${name} must be comma-separated ${int ? 'integers' : 'numbers'} in [${min}, ${max}], got "${value}"`);
+  }
+  return v;
+}
+
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -124,12 +134,8 @@ export function runFlowvoxJson<T>(command: string, args: string[]): Promise<T> {
 
 /** Applies a --latent-scale option ("1", or one value per latent level) to a loaded model. */
 export function setLatentScaleOption(model: WaveGlow, text: string): void {
+  const scale = text.trim() === '1' ? null : numList(text, 'latent-scale', [], { min: 0 });
   try {
-    let scale: number[] | null = null;
-    if (text.trim() !== '1') {
-      scale = text.split(',').map((v) => Number(v.trim()));
-      if (scale.some((v) => !Number.isFinite(v))) throw new Error(`give "1" or comma-separated numbers, got "${text}"`);
-    }
     model.setLatentScale(scale);
   } catch (e) {
     throw new CliError(`--latent-scale: ${(e as Error).message}`);

@@ -72,9 +72,8 @@ export class WaveGlow extends Module {
     this.condChannels = mode === 'convtranspose' ? c.n_mel_channels * g : c.n_mel_channels;
 
     const steps: Bijector[] = [new Squeeze1D(g)];
-    let emitted = 0;
     for (let k = 0; k < c.n_flows; k++) {
-      if (k % c.n_early_every === 0 && k > 0) emitted += c.n_early_size;
+      const emitted = emittedBefore(c, k);
       const ch = g - emitted;
       if (ch < 2) throw new Error(`config leaves ${ch} channels for flow ${k}; reduce n_early_size`);
       const nHalf = Math.floor(ch / 2);
@@ -229,15 +228,18 @@ export class WaveGlow extends Module {
   }
 }
 
+/** Channels that have left through early outputs before flow k: n_early_size at every n_early_every-th flow (k > 0), as NVIDIA's glow.py. */
+function emittedBefore(c: WaveGlowConfig, k: number): number {
+  return Math.floor(k / c.n_early_every) * c.n_early_size;
+}
+
 /** `WaveGlow.latentLevels` from the config alone (no tensors): early outputs in order, then the rest. */
 export function latentLevelsOf(c: WaveGlowConfig): Array<[number, number]> {
   const levels: Array<[number, number]> = [];
-  let emitted = 0;
   for (let k = 1; k < c.n_flows; k++) {
-    if (k % c.n_early_every !== 0) continue;
-    levels.push([emitted, emitted + c.n_early_size]);
-    emitted += c.n_early_size;
+    const [from, to] = [emittedBefore(c, k - 1), emittedBefore(c, k)];
+    if (to > from) levels.push([from, to]);
   }
-  levels.push([emitted, c.n_group]);
+  levels.push([emittedBefore(c, c.n_flows - 1), c.n_group]);
   return levels;
 }

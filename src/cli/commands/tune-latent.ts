@@ -2,7 +2,7 @@ import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
 import { clipAudio, pickEvenly, MIN_CLIP_SAMPLES } from '../../vocoder/evaluate.js';
 import { metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
 import { readWavFor } from '../audio-input.js';
-import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, num, numList, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles } from './evaluate.js';
 
 const HELP = `flowvox tune-latent --model DIR --data DIR [--split validation] [--max-files 24] [--seconds 6]
@@ -49,8 +49,7 @@ export const command: Command = {
     const seed = num(o.seed, 'seed', 0, { min: 0, int: true });
     const metric = (o.metric ?? 'mr-stft') as TuneMetric;
     if (metric !== 'mr-stft' && metric !== 'log-mel') throw new CliError(`--metric must be mr-stft or log-mel, got "${o.metric}"`);
-    const candidates = (o.values ?? '0,0.5,1,1.5').split(',').map((s) => Number(s.trim()));
-    if (candidates.some((v) => !Number.isFinite(v) || v < 0 || v > 10)) throw new CliError(`--values must be comma-separated numbers in [0, 10], got "${o.values}"`);
+    const candidates = numList(o.values, 'values', [0, 0.5, 1, 1.5], { min: 0, max: 10 });
     const t0 = performance.now();
     const listed = await listEvalFiles(o.data, split);
     if (!listed.manifest && o.split) process.stderr.write(`tune-latent: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);

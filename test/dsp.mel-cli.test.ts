@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { command, wavToMel } from '../src/cli/commands/mel.js';
-import { CliError } from '../src/cli/common.js';
+import { CliError, checkOutputFile } from '../src/cli/common.js';
+import { command as synthesize } from '../src/cli/commands/synthesize.js';
 import { encodeWav } from '../src/io/wav.js';
-import { logMelSpectrogram } from '../src/dsp/mel.js';
+import { TACOTRON_MEL, logMelSpectrogram } from '../src/dsp/mel.js';
+import { melOf } from '../src/cli/audio-input.js';
 import { readNpy, melFromNpy } from '../src/dsp/npy.js';
 
 const SR = 22050;
@@ -65,5 +67,20 @@ describe('flowvox mel', () => {
     writeFileSync(join(dir, 'bad.wav'), 'not a wav');
     await expect(command.run(['--in', join(dir, 'bad.wav'), '--out', join(dir, 'y.npy')])).rejects.toThrow(/bad\.wav: not a WAV file/);
     await expect(command.run(['--in', join(dir, 'x.wav'), '--out', join(dir, 'y.npy'), '--resample', 'maybe'])).rejects.toThrow(/convert or reject/);
+  });
+
+  it('says how much audio a mel needs', () => {
+    expect(() => melOf(new Float32Array(512), TACOTRON_MEL)).toThrow(/the audio is 23\.2 ms long \(512 samples\); it needs at least 23\.3 ms \(513 samples at 22050 Hz\)/);
+    expect(melOf(new Float32Array(513), TACOTRON_MEL).frames).toBe(3);
+  });
+
+  it('refuses an output it cannot write before doing the work', async () => {
+    expect(() => checkOutputFile(join(dir, 'no-such-folder', 'y.npy'), 'out')).toThrow(/--out .*: the folder .*no-such-folder does not exist/);
+    expect(() => checkOutputFile(dir, 'out')).toThrow(/is a folder; give a file name/);
+    expect(() => checkOutputFile(join(dir, 'fine.npy'), 'out')).not.toThrow();
+    expect(() => checkOutputFile(undefined, 'out')).not.toThrow();
+    await expect(command.run(['--in', join(dir, 'x.wav'), '--out', join(dir, 'nope', 'y.npy')])).rejects.toThrow(/folder .*nope does not exist/);
+    // synthesize checks --out before it loads the model (which does not exist here either)
+    await expect(synthesize.run(['--model', join(dir, 'no-model'), '--wav', join(dir, 'x.wav'), '--out', join(dir, 'nope', 'y.wav')])).rejects.toThrow(/--out .*nope does not exist/);
   });
 });

@@ -32,6 +32,12 @@ export async function readMelNpy(path: string, nMels: number): Promise<MelSpectr
 }
 
 export function melOf(audio: Float32Array, mel: MelConfig): MelSpectrogram {
+  // The centred STFT reflects nFft/2 samples at each end, so shorter audio has no mel at all.
+  const need = (mel.nFft >> 1) + 1;
+  if (audio.length < need) {
+    const ms = (n: number) => `${((1000 * n) / mel.sampleRate).toFixed(1)} ms`;
+    throw new CliError(`the audio is ${ms(audio.length)} long (${audio.length} samples); it needs at least ${ms(need)} (${need} samples at ${mel.sampleRate} Hz)`);
+  }
   try {
     return logMelSpectrogram(audio, mel);
   } catch (e) {

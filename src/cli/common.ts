@@ -1,7 +1,8 @@
 /** Shared pieces of the CLI: argument parsing, errors, JSON output, progress. Node only. */
 import { spawn } from 'node:child_process';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendInfo } from '../backend/index.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
@@ -49,6 +50,29 @@ export function num(value: string | undefined, name: string, fallback: number, {
     throw new CliError(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got "${value}"`);
   }
   return v;
+}
+
+/**
+ * Refuses, before any long work, an output file that cannot be written: its folder is missing or
+ * read-only, or the path is a folder. (Otherwise a whole synthesis or evaluation is lost at the end.)
+ */
+export function checkOutputFile(path: string | undefined, flag: string): void {
+  if (path === undefined) return;
+  const dir = dirname(resolve(path));
+  const isDir = (p: string) => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return null;
+    }
+  };
+  if (isDir(path)) throw new CliError(`--${flag} ${path} is a folder; give a file name`);
+  if (isDir(dir) !== true) throw new CliError(`--${flag} ${path}: the folder ${dir} does not exist`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new CliError(`--${flag} ${path}: the folder ${dir} is not writable`);
+  }
 }
 
 /** A comma-separated list of numbers, each checked as `num` checks one. */

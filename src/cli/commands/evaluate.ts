@@ -10,7 +10,7 @@ import {
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
-import { CliError, Progress, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, checkOutputFile, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
                  [--latent-scale LIST|1] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
@@ -92,6 +92,7 @@ export const command: Command = {
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
+    checkOutputFile(o.out, 'out');
     const split = o.split ?? 'test';
     const maxFiles = num(o['max-files'], 'max-files', Infinity, { min: 1, int: true });
     const clipSeconds = num(o.seconds, 'seconds', 6, { min: 0.2, max: 600 });

@@ -4,7 +4,7 @@ import { readNpy, writeNpy } from '../../dsp/npy.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import { WaveGlow } from '../../vocoder/waveglow.js';
 import { melOf, readMelNpy, readWavFor } from '../audio-input.js';
-import { CliError, parse, printJson, setupBackend, type Command } from '../common.js';
+import { CliError, checkOutputFile, parse, printJson, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox likelihood --model DIR (--wav FILE.wav | --mel M.npy --audio A.npy) [--z-out Z.npy] [--json]
   Exact negative log-likelihood of audio under the model (conditioned on its mel), in nats per
@@ -16,6 +16,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, { model: { type: 'string' }, wav: { type: 'string' }, mel: { type: 'string' }, audio: { type: 'string' }, 'z-out': { type: 'string' } }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
+    checkOutputFile(o['z-out'], 'z-out');
     if (!o.wav && !(o.mel && o.audio)) throw new CliError(`give --wav, or --mel and --audio\n${HELP}`);
     await setupBackend(o.backend);
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {

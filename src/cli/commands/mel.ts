@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CliError, parse, printJson, type Command } from '../common.js';
+import { CliError, checkOutputFile, parse, printJson, type Command } from '../common.js';
 import { decodeWav } from '../../io/wav.js';
 import { TACOTRON_MEL, logMelSpectrogram, type MelSpectrogram } from '../../dsp/mel.js';
 import { melToNpy } from '../../dsp/npy.js';
@@ -31,6 +31,7 @@ export const command: Command = {
     const opts = parse(argv, { in: { type: 'string' }, out: { type: 'string' }, resample: { type: 'string', default: 'convert' } }, HELP);
     if (!opts.in) throw new CliError(`--in is required\n${HELP}`);
     if (!opts.out) throw new CliError(`--out is required\n${HELP}`);
+    checkOutputFile(opts.out, 'out');
     const mode = opts.resample;
     if (mode !== 'convert' && mode !== 'reject') throw new CliError(`--resample must be convert or reject, got "${mode}"`);
     let bytes: Uint8Array;

@@ -7,7 +7,7 @@ import { Session, socketUrl, StreamError, type SocketEvents, type StreamRequest,
 import type { WorkletStats } from '../../../client/worklet-messages.js';
 import { encodeWav } from '../../io/wav.js';
 import { ensureClientBuilt } from '../build-client.js';
-import { CliError, num, parse, printJson, type Command } from '../common.js';
+import { CliError, checkOutputFile, num, parse, printJson, type Command } from '../common.js';
 
 const HELP = `flowvox play --url ws://HOST:PORT (--sample ID | --mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--denoise 0]
              [--seed N] [--chunk-frames N] [--prebuffer SECONDS] [--out OUT.wav] [--token T] [--json]
@@ -119,6 +119,7 @@ export const command: Command = {
     if (!o.url) throw new CliError(`--url is required (e.g. --url ws://127.0.0.1:8080)\n${HELP}`);
     const given = [o.sample, o.mel, o.wav].filter((x) => x !== undefined).length;
     if (given !== 1) throw new CliError(`give exactly one of --sample, --mel and --wav\n${HELP}`);
+    checkOutputFile(o.out, 'out');
     const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 2 });
     const denoise = num(o.denoise, 'denoise', 0, { min: 0, max: 1 });
     const seed = o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { min: 0, max: 0xffffffff, int: true });

@@ -4,7 +4,7 @@ import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
-import { CliError, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, checkOutputFile, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
   Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
@@ -25,6 +25,7 @@ export const command: Command = {
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out OUT.wav is required\n${HELP}`);
     if (!!o.mel === !!o.wav) throw new CliError(`give exactly one of --mel and --wav\n${HELP}`);
+    checkOutputFile(o.out, 'out');
     const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 10 });
     const strength = num(o.denoise, 'denoise', 0, { min: 0, max: 10 });
     const { backend } = await setupBackend(o.backend);

@@ -222,6 +222,31 @@ describe('flowvox tune-latent', () => {
     expect(mean(ones.json!)).toBeCloseTo(j.start.mrStft, 4);
   });
 
+  it('evaluate and tune-latent skip a broken or too-short WAV, say so, and score the rest', async () => {
+    const mixed = join(dir, 'mixed');
+    mkdirSync(mixed, { recursive: true });
+    writeFileSync(join(mixed, 'a.wav'), encodeWav(tone(130, 0.6), SR, { bitDepth: '16' }));
+    writeFileSync(join(mixed, 'broken.wav'), 'RIFF....WAVE but not really');
+    writeFileSync(join(mixed, 'c.wav'), encodeWav(tone(200, 0.5), SR, { bitDepth: '16' }));
+    writeFileSync(join(mixed, 'tiny.wav'), encodeWav(tone(200, 0.01), SR, { bitDepth: '16' }));
+    const ev = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', mixed, '--seconds', '0.5']);
+    expect(ev.error).toBeNull();
+    expect(ev.json!.files).toBe(2);
+    expect(ev.json!.perFile.map((f) => f.id)).toEqual(['a', 'c']);
+    expect(ev.json!.skipped.map((f) => f.id)).toEqual(['broken', 'tiny']);
+    expect(ev.json!.skipped[1]!.reason).toMatch(/221 samples, needs 2048/);
+    expect(ev.stderr).toMatch(/evaluate: skipping broken \(/);
+    const tl = await runCli<TuneLatentJson>(tuneLatent, ['--model', modelDir, '--data', mixed, '--seconds', '0.5', '--values', '1', '--sweeps', '1']);
+    expect(tl.error).toBeNull();
+    expect(tl.json!.files).toBe(2);
+    expect(tl.stderr).toMatch(/tune-latent: skipping broken \(/);
+    const bad = join(dir, 'only-broken');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'broken.wav'), 'nope');
+    const none = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', bad]);
+    expect(none.error?.message).toMatch(/none of the 1 files could be evaluated \(first: broken: .*not a WAV file/);
+  });
+
   it('the card states the scale, where it came from, and the evaluation it was measured with', async () => {
     await writeSynthesisSettings(modelDir, { latent_scale: [0, 1.5], latent_scale_source: 'flowvox tune-latent (test)' });
     const ev = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5']);

@@ -1,7 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { SPLITS, type Manifest } from '../../data/speech.js';
-import { logMelSpectrogram } from '../../dsp/mel.js';
+import { logMelSpectrogram, type MelConfig } from '../../dsp/mel.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import {
@@ -38,7 +38,8 @@ const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-file
                          {voicedFrames, original, model, griffinLim, noise}; noise = random-phase audio with
                          the same mel (Griffin-Lim, 0 iterations), the level of noise that only follows the envelope
     targets            {logMelWithin1p5xGL: model logMelDb ≤ 1.5 × GL's, beatsGLonMrStft: model mrStft < GL's}
-    perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime, frameLocked, periodicity}]`;
+    perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime, frameLocked, periodicity}]
+    skipped            [{id, reason}]: files that could not be read or were too short (also said on stderr)`;
 
 export interface EvalFile {
   path: string;
@@ -65,6 +66,29 @@ export async function listEvalFiles(dir: string, split: string): Promise<{ files
   return { files, manifest: null };
 }
 
+/** A file left out of an evaluation, and why. */
+export interface SkippedFile {
+  id: string;
+  reason: string;
+}
+
+/**
+ * The first `seconds` of one listed file, or why it was skipped (said on stderr as `tool: skipping …`):
+ * a broken or too-short WAV in a folder costs its own score, not the other files' work.
+ */
+export async function readEvalClip(f: EvalFile, mel: MelConfig, seconds: number, tool: string): Promise<Float32Array | SkippedFile> {
+  let reason: string;
+  try {
+    const audio = clipAudio(await readWavFor(f.path, mel), seconds, mel.sampleRate);
+    if (audio.length >= MIN_CLIP_SAMPLES) return audio;
+    reason = `${audio.length} samples, needs ${MIN_CLIP_SAMPLES}`;
+  } catch (e) {
+    reason = (e as Error).message;
+  }
+  process.stderr.write(`${tool}: skipping ${f.id} (${reason})\n`);
+  return { id: f.id, reason };
+}
+
 export interface EvaluateJson extends EvaluationSummary {
   modelDir: string;
   data: string;
@@ -78,6 +102,8 @@ export interface EvaluateJson extends EvaluationSummary {
   clipSeconds: number;
   griffinLimIterations: number;
   perFile: ClipEvaluation[];
+  /** Files that could not be read or were too short. */
+  skipped: SkippedFile[];
 }
 
 const round = (x: number, d = 4): number => Number(x.toFixed(d));
@@ -112,25 +138,24 @@ export const command: Command = {
     const sr = melConfig.sampleRate;
     const denoiser = denoise > 0 ? new Denoiser(model) : null;
 
-    // Warm-up (kernel compilation, weight packing) so the first file's speed is not an outlier.
-    const warm = clipAudio(await readWavFor(files[0]!.path, melConfig), 1, sr);
-    if (warm.length >= MIN_CLIP_SAMPLES) copySynthesis(model, logMelSpectrogram(warm, melConfig), { sigma, seed });
-
     const perFile: ClipEvaluation[] = [];
+    const skipped: SkippedFile[] = [];
     const progress = new Progress(files.length, 'evaluate ');
     for (const [i, f] of files.entries()) {
-      const audio = clipAudio(await readWavFor(f.path, melConfig), clipSeconds, sr);
-      if (audio.length < MIN_CLIP_SAMPLES) {
-        process.stderr.write(`evaluate: skipping ${f.id} (${audio.length} samples, needs ${MIN_CLIP_SAMPLES})\n`);
+      const audio = await readEvalClip(f, melConfig, clipSeconds, 'evaluate');
+      if (!(audio instanceof Float32Array)) {
+        skipped.push(audio);
         continue;
       }
+      // Warm-up (kernel compilation, weight packing) so the first file's speed is not an outlier.
+      if (perFile.length === 0) copySynthesis(model, logMelSpectrogram(audio.subarray(0, Math.max(MIN_CLIP_SAMPLES, sr)), melConfig), { sigma, seed });
       const { result } = evaluateClip(model, audio, { id: f.id, lang: f.lang, melConfig, sigma, seed: seed + i, denoiser, denoise });
       perFile.push(result);
       const s = summarize(perFile);
       progress.update(i + 1, `log-mel ${s.model.logMelDb.toFixed(2)} dB (GL ${s.griffinLim.logMelDb.toFixed(2)}) NLL ${s.nllNatsPerSample.toFixed(3)}`);
     }
     progress.done();
-    if (perFile.length === 0) throw new CliError('no file was long enough to evaluate');
+    if (perFile.length === 0) throw new CliError(`none of the ${files.length} files could be evaluated (first: ${skipped[0]?.id}: ${skipped[0]?.reason})`);
     const s = summarize(perFile);
     const out: EvaluateJson = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
@@ -138,6 +163,7 @@ export const command: Command = {
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
       xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), periodicity: roundPeriodicity(s.periodicity), targets: s.targets,
       perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity) })),
+      skipped,
     };
     if (o.out) await writeFile(o.out, JSON.stringify(out, null, 2) + '\n');
     if (o.json) {

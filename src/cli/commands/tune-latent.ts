@@ -1,9 +1,8 @@
 import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
-import { clipAudio, pickEvenly, MIN_CLIP_SAMPLES } from '../../vocoder/evaluate.js';
+import { pickEvenly } from '../../vocoder/evaluate.js';
 import { metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
-import { readWavFor } from '../audio-input.js';
 import { CliError, Progress, num, numList, parse, printJson, setupBackend, type Command } from '../common.js';
-import { listEvalFiles } from './evaluate.js';
+import { listEvalFiles, readEvalClip } from './evaluate.js';
 
 const HELP = `flowvox tune-latent --model DIR --data DIR [--split validation] [--max-files 24] [--seconds 6]
                     [--sigma 0.6] [--metric mr-stft|log-mel] [--values 0,0.5,1,1.5] [--sweeps 2] [--seed 0] [--write] [--json]
@@ -59,11 +58,10 @@ export const command: Command = {
     });
     const audios: Float32Array[] = [];
     for (const f of pickEvenly(listed.files, maxFiles)) {
-      const a = clipAudio(await readWavFor(f.path, config.mel), clipSeconds, config.mel.sampleRate);
-      if (a.length >= MIN_CLIP_SAMPLES) audios.push(a);
-      else process.stderr.write(`tune-latent: skipping ${f.id} (${a.length} samples, needs ${MIN_CLIP_SAMPLES})\n`);
+      const a = await readEvalClip(f, config.mel, clipSeconds, 'tune-latent');
+      if (a instanceof Float32Array) audios.push(a);
     }
-    if (audios.length === 0) throw new CliError('no file was long enough to score');
+    if (audios.length === 0) throw new CliError('no file could be read and was long enough to score');
     const clips = tuneClips(audios, config.mel);
     const levels = model.latentLevels();
     // At most: the start, then every candidate for every level in every sweep (fewer when a value is met again).

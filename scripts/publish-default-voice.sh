@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ships the default voice's best checkpoint as models/default, with everything that depends on its
-# weights: float16 conversion, σ per latent level (tune-latent), test and test-unseen evaluation, the model card, the sample clips in
+# weights: float16 conversion, σ per latent level and envelope matching (tune-latent), test and test-unseen evaluation, the model card, the sample clips in
 # audio/, and the anomaly calibration. Run after scripts/save-default-voice.sh.
 # Usage: HARMONICS="no: noise-like, no harmonic lines" bash scripts/publish-default-voice.sh
 # (HARMONICS: what audio/*.png show, judged by a person; the card quotes it. Optional NOTE: a
@@ -13,9 +13,10 @@ run=runs/default-voice
 fv() { node bin/flowvox.mjs "$@"; }
 from="$run/${FROM:-best}"
 fv convert --model "$from" --out models/default --dtype float16
-# σ per latent level for these weights, chosen on the validation split (config.json "synthesis"):
-# everything below synthesises with it.
-fv tune-latent --model models/default --data data/speech --split validation --max-files 24 --write --json | tail -1 | tee "$run/tune-latent.json"
+# σ per latent level for these weights, chosen on the validation split, and ENVELOPE iterations of
+# mel-envelope matching after synthesis (default 4; docs/recipe-variants.md follow-up 16), both kept in
+# config.json "synthesis": everything below synthesises with them.
+fv tune-latent --model models/default --data data/speech --split validation --max-files 24 --envelope "${ENVELOPE:-4}" --write --json | tail -1 | tee "$run/tune-latent.json"
 fv export-samples --model models/default --data data/speech --count 4 --seconds 3 --out audio
 fv evaluate --model models/default --data data/speech --split test --max-files 12 --out "$run/eval-test.json" --json | tail -1
 fv evaluate --model models/default --data data/speech --split test-unseen --max-files 6 --out "$run/eval-unseen.json" --json | tail -1

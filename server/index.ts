@@ -112,6 +112,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sampleRate: info.mel.sampleRate, geometry: geom, maxFrames: limits.maxFrames,
     maxActive: workers, maxQueued: opts.queue ?? workers,
     defaultChunkFrames: chunking.chunkFrames, firstChunkFrames: chunking.firstChunkFrames,
+    envelopeIterations: info.envelopeIterations, melFraming: info.mel,
     highWaterMark: hwm, lowWaterMark: hwm / 2,
   });
   const scores = new ScoreStreams(pool, {
@@ -129,6 +130,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     nFlows: info.waveglow.n_flows,
     upsampler: info.waveglow.upsampler ?? 'convtranspose',
     contextFrames: ctxFrames,
+    envelopeIterations: info.envelopeIterations,
   };
   const hello: HelloMessage = {
     type: 'hello', version: PROTOCOL_VERSION, sampleRate: info.mel.sampleRate, hop: geom.hop, model,

@@ -7,7 +7,8 @@
  * finished chunks waiting for order, and a socket buffer that stops growing at about
  * highWaterMark + maxAhead chunks, because no chunk is dispatched while the buffer is above it.
  */
-import { DENOISE_MARGIN_SAMPLES } from '../src/stream/chunk-synth.js';
+import { TACOTRON_MEL } from '../src/dsp/mel.js';
+import { postMarginSamples } from '../src/stream/chunk-synth.js';
 import { latentSlice, melSlice, planChunks, type Chunk, type ModelGeometry } from '../src/stream/planner.js';
 import { displayMel, encodeAudioFrame, type ErrorCode, type ServerMessage, type StreamStats } from '../src/stream/protocol.js';
 import { Backpressure } from './backpressure.js';
@@ -48,6 +49,9 @@ export interface SchedulerOptions {
   maxQueued: number;
   defaultChunkFrames: number;
   firstChunkFrames: number;
+  /** The model's mel-envelope matching (the workers apply it; chunks need its margin) and the mel framing. */
+  envelopeIterations?: number;
+  melFraming?: { nFft: number; hop: number };
   /** Pause a stream while its socket buffers more than this many bytes. */
   highWaterMark: number;
   /** …and resume below this. */
@@ -245,7 +249,7 @@ export class Scheduler {
     s.plan = planChunks(geom, frames, {
       chunkFrames,
       firstChunkFrames: r.chunkFrames ?? this.opts.firstChunkFrames,
-      extraSamples: r.denoise > 0 ? DENOISE_MARGIN_SAMPLES : 0,
+      extraSamples: postMarginSamples(r.denoise > 0, this.opts.envelopeIterations ?? 0, this.opts.melFraming ?? TACOTRON_MEL),
     });
     s.state = 'ready';
     r.sink.sendJson({

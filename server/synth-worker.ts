@@ -11,6 +11,7 @@ import { loadCalibration } from '../src/cli/anomaly-io.js';
 import { logMelSpectrogram } from '../src/dsp/mel.js';
 import { melFromNpy } from '../src/dsp/npy.js';
 import { loadModelDir } from '../src/io/model-dir.js';
+import { envelopeIterationsOf } from '../src/vocoder/model-dir.js';
 import { decodeWav } from '../src/io/wav.js';
 import { synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
 import { geometryOf } from '../src/stream/planner.js';
@@ -50,7 +51,9 @@ async function main(): Promise<void> {
     info = { ...rest, hasFeatureFlow: ff !== undefined };
   }
 
-  post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null, calibration: info, calibrationWarning });
+  const envelopeIterations = envelopeIterationsOf(config);
+  const envelope = envelopeIterations > 0 ? { iterations: envelopeIterations, melConfig: config.mel } : undefined;
+  post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null, envelopeIterations, calibration: info, calibrationWarning });
 
   port.on('message', (job: WorkerJob) => {
     const t0 = performance.now();
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
         post({ type: 'scored', job: job.job, scores, ms: performance.now() - t0 });
       } else {
         if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
-        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, job.denoise > 0 ? { denoiser: denoiser!, strength: job.denoise } : undefined);
+        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, job.denoise > 0 ? { denoiser: denoiser!, strength: job.denoise } : undefined, envelope);
         post({ type: 'chunk', job: job.job, pcm, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer]);
       }
     } catch (e) {

@@ -24,6 +24,8 @@ export interface WorkerReady {
   waveglow: WaveGlowConfig;
   mel: MelConfig;
   source: string | null;
+  /** The model's mel-envelope matching iterations (config.json "synthesis"), applied to every chunk. */
+  envelopeIterations: number;
   calibration: CalibrationInfo | null;
   /** Why the model's own calibration file was not used (it did not fit, or did not parse). */
   calibrationWarning: string | null;

@@ -6,7 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { DENOISE_MARGIN_SAMPLES, synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { DENOISE_MARGIN_SAMPLES, postMarginSamples, synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { TACOTRON_MEL } from '../src/dsp/mel.js';
+import { matchMelEnvelope } from '../src/vocoder/envelope.js';
 import { chunkSizes, contextFrames, geometryOf, latentSlice, melSlice, planChunks, planOverhead, type PlanOptions } from '../src/stream/planner.js';
 import { Denoiser } from '../src/vocoder/denoiser.js';
 import { preset } from '../src/vocoder/presets.js';
@@ -47,13 +49,13 @@ function whole(model: WaveGlow, mel: Float32Array, frames: number, z: Float32Arr
 }
 
 /** Chunked synthesis; `only` restricts which chunks run (the rest stay NaN and are skipped by the comparison). */
-function chunked(model: WaveGlow, mel: Float32Array, frames: number, z: Float32Array, opts: PlanOptions, denoise?: { denoiser: Denoiser; strength: number }, only?: (index: number, count: number) => boolean): Float32Array {
+function chunked(model: WaveGlow, mel: Float32Array, frames: number, z: Float32Array, opts: PlanOptions, denoise?: { denoiser: Denoiser; strength: number }, only?: (index: number, count: number) => boolean, envelope?: number): Float32Array {
   const geom = geometryOf(model);
   const out = new Float32Array(model.samplesFor(frames)).fill(NaN);
   const plan = planChunks(geom, frames, opts);
   for (const c of plan) {
     if (only && !only(c.index, plan.length)) continue;
-    const pcm = synthesizeChunk(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c), denoise);
+    const pcm = synthesizeChunk(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c), denoise, envelope ? { iterations: envelope, melConfig: TACOTRON_MEL } : undefined);
     expect(pcm.length).toBe(c.keepEnd - c.keepStart);
     out.set(pcm, c.keepStart);
   }
@@ -151,6 +153,25 @@ describe.each(CASES)('seamless chunking: $name', ({ name, cfg, frames, sizes, in
     const wholeDenoised = denoiser.apply(ref, 0.1);
     const c = chunked(model, mel, frames, z, { chunkFrames: big ? 25 : 7, extraSamples: DENOISE_MARGIN_SAMPLES }, { denoiser, strength: 0.1 }, big ? SOME : undefined);
     expect(maxAbs(c, wholeDenoised)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('with mel-envelope matching (and the denoiser before it): chunks equal the whole utterance', () => {
+    const wholeMel = { data: mel, frames, nMels: model.config.n_mel_channels };
+    const only = big ? SOME : undefined;
+    for (const [iterations, denoise] of [[1, false], [2, false], [1, true]] as const) {
+      const denoiser = denoise ? new Denoiser(model) : null;
+      const post = denoiser ? denoiser.apply(ref, 0.1) : ref;
+      const target = matchMelEnvelope(post, wholeMel, iterations, TACOTRON_MEL);
+      expect(maxAbs(target, post)).toBeGreaterThan(1e-3); // the filter does change the audio
+      const extraSamples = postMarginSamples(denoise, iterations, TACOTRON_MEL);
+      const c = chunked(model, mel, frames, z, { chunkFrames: big ? 25 : 7, extraSamples }, denoiser ? { denoiser, strength: 0.1 } : undefined, only, iterations);
+      expect(maxAbs(c, target)).toBeLessThanOrEqual(1e-4);
+      if (denoise || iterations > 1) continue;
+      // A margin one hop short (each side) is not enough: the planner's margin is needed. (One
+      // iteration: over more, the error that enters at a chunk's edge shrinks as it spreads.)
+      const short = chunked(model, mel, frames, z, { chunkFrames: big ? 25 : 7, extraSamples: extraSamples - 256 }, undefined, only, iterations);
+      expect(maxAbs(short, target)).toBeGreaterThan(1e-4);
+    }
   });
 
   it('a long run leaves no tensors behind (the server synthesises for hours)', () => {

@@ -18,6 +18,7 @@ import { coordinateDescent, tuneClips, tuneLatentScale, type TuneScore } from '.
 import { command as tuneLatent, type TuneLatentJson } from '../src/cli/commands/tune-latent.js';
 import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
 import { command as convert } from '../src/cli/commands/convert.js';
+import { command as synthesize } from '../src/cli/commands/synthesize.js';
 import { command as card } from '../src/cli/commands/card.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { randomizeCouplings as randomizeWeights } from './helpers/random-waveglow.js';
@@ -117,15 +118,22 @@ describe('model directory', () => {
     const model = new WaveGlow(preset('tiny'), 1);
     model.setLatentScale([0.5, 1]);
     const a = join(dir, 'm-a');
-    await saveModelDir(a, model, { source: 'test', latentScaleSource: 'by hand' });
+    const settings = { latent_scale: [0.5, 1], latent_scale_source: 'by hand', envelope_iterations: 3, envelope_source: 'also by hand' };
+    await saveModelDir(a, model, { source: 'test', synthesis: { ...settings, latent_scale: [9, 9] } });
     const cfg = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8'));
-    expect(cfg.synthesis).toEqual({ latent_scale: [0.5, 1], latent_scale_source: 'by hand' });
+    expect(cfg.synthesis).toEqual(settings); // the model's own scale, not the one passed
     expect((await loadModelDir(a)).model.latentScale).toEqual([0.5, 1]);
 
     const b = join(dir, 'm-b');
     const conv = await runCli(convert, ['--model', a, '--out', b, '--dtype', 'float32']);
     expect(conv.error).toBeNull();
-    expect((await loadModelDir(b)).config.synthesis).toEqual({ latent_scale: [0.5, 1], latent_scale_source: 'by hand' });
+    expect((await loadModelDir(b)).config.synthesis).toEqual(settings);
+    // Without a scale on the model, its source goes too; the envelope setting stays.
+    model.setLatentScale(null);
+    await saveModelDir(a, model, { synthesis: settings });
+    expect((await loadModelDir(a)).config.synthesis).toEqual({ envelope_iterations: 3, envelope_source: 'also by hand' });
+    await writeSynthesisSettings(a, { envelope_iterations: 40 });
+    await expect(loadModelDir(a)).rejects.toThrow(/synthesis\.envelope_iterations.*integer in \[0, 32\], got 40/);
 
     await writeSynthesisSettings(b, null);
     expect((await loadModelDir(b)).model.latentScale).toBeNull();
@@ -247,6 +255,42 @@ describe('flowvox tune-latent', () => {
     expect(none.error?.message).toMatch(/none of the 1 files could be evaluated \(first: broken: .*not a WAV file/);
   });
 
+  it('--envelope: tune-latent scores under it and --write stores it; evaluate and synthesize follow the model, or the flag', async () => {
+    const envDir = join(dir, 'env-model');
+    await saveModelDir(envDir, (await loadModelDir(modelDir)).model, { source: 'test' });
+    const r = await runCli<TuneLatentJson>(tuneLatent, ['--model', envDir, '--data', corpus, '--seconds', '0.5', '--values', '1', '--sweeps', '1', '--envelope', '2', '--write']);
+    expect(r.error).toBeNull();
+    expect(r.json!.envelopeIterations).toBe(2);
+    const cfg = (await loadModelDir(envDir)).config;
+    expect(cfg.synthesis?.envelope_iterations).toBe(2);
+    expect(cfg.synthesis?.latent_scale_source).toMatch(/--envelope 2/);
+    const withEnv = await runCli<EvaluateJson>(evaluate, ['--model', envDir, '--data', corpus, '--seconds', '0.5']);
+    const without = await runCli<EvaluateJson>(evaluate, ['--model', envDir, '--data', corpus, '--seconds', '0.5', '--envelope', '0']);
+    expect(withEnv.json!.envelopeIterations).toBe(2);
+    expect(without.json!.envelopeIterations).toBe(0);
+    // tune-latent's start (all ones, envelope 2) is evaluate's copy-synthesis with the model's setting.
+    const mean = (e: EvaluateJson) => e.perFile.reduce((s, f) => s + f.model.mrStft, 0) / e.perFile.length;
+    expect(mean(withEnv.json!)).toBeCloseTo(r.json!.start.mrStft, 4);
+    // The envelope pulls the copy-synthesis's log-mel towards the original's.
+    expect(withEnv.json!.model.logMelDb).toBeLessThan(without.json!.model.logMelDb);
+    expect(withEnv.json!.nllNatsPerSample).toBe(without.json!.nllNatsPerSample);
+    const wav = join(corpus, 'a.wav');
+    const outs = await Promise.all(['model', '0'].map(async (e) => {
+      const out = join(dir, `env-${e}.wav`);
+      const s = await runCli(synthesize, ['--model', envDir, '--wav', wav, '--out', out, '--seed', '1', ...(e === '0' ? ['--envelope', '0'] : [])]);
+      expect(s.error).toBeNull();
+      return readFileSync(out);
+    }));
+    expect(Buffer.compare(outs[0]!, outs[1]!)).not.toBe(0);
+    // Writing without --envelope keeps the stored setting; --envelope 0 removes it.
+    await runCli(tuneLatent, ['--model', envDir, '--data', corpus, '--seconds', '0.5', '--values', '1', '--sweeps', '1', '--write']);
+    expect((await loadModelDir(envDir)).config.synthesis?.envelope_iterations).toBe(2);
+    await runCli(tuneLatent, ['--model', envDir, '--data', corpus, '--seconds', '0.5', '--values', '1', '--sweeps', '1', '--envelope', '0', '--write']);
+    expect((await loadModelDir(envDir)).config.synthesis?.envelope_iterations).toBeUndefined();
+    const bad = await runCli(evaluate, ['--model', envDir, '--data', corpus, '--envelope', '99']);
+    expect(bad.error?.message).toMatch(/--envelope must be an integer in \[0, 32\]/);
+  });
+
   it('the card states the scale, where it came from, and the evaluation it was measured with', async () => {
     await writeSynthesisSettings(modelDir, { latent_scale: [0, 1.5], latent_scale_source: 'flowvox tune-latent (test)' });
     const ev = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5']);
@@ -262,6 +306,28 @@ describe('flowvox tune-latent', () => {
     expect(md).toContain('early output 1 (z channels 0–1) × 0, final (z channels 2–7) × 1.5');
     expect(md).toContain('chosen by flowvox tune-latent (test)');
     expect(md).toContain('`--latent-scale 1`');
+
+    // With envelope matching: the flow alone and the filter on noise stand beside the model, and the card says so.
+    await writeSynthesisSettings(modelDir, { latent_scale: [0, 1.5], envelope_iterations: 3, envelope_source: 'test setting' });
+    const env = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5']);
+    const e = env.json!;
+    expect(e.envelopeIterations).toBe(3);
+    expect(e.flowAlone).toBeDefined();
+    expect(e.noiseEnvelope).toBeDefined();
+    expect(e.perFile[0]!.flowAlone).toBeDefined();
+    expect(e.periodicity.flowAlone).toBeGreaterThanOrEqual(0);
+    // The flow alone is what the same evaluation gives with --envelope 0.
+    const off = await runCli<EvaluateJson>(evaluate, ['--model', modelDir, '--data', corpus, '--seconds', '0.5', '--envelope', '0']);
+    expect(e.flowAlone!.mrStft).toBeCloseTo(off.json!.model.mrStft, 4);
+    expect(off.json!.flowAlone).toBeUndefined();
+    writeFileSync(join(dir, 'eval-env.json'), JSON.stringify(e));
+    const r2 = await runCli(card, ['--run', run, '--model', modelDir, '--eval', join(dir, 'eval-env.json'), '--out', join(dir, 'card-env')]);
+    expect(r2.error).toBeNull();
+    const md2 = readFileSync(join(dir, 'card-env', 'card.md'), 'utf8');
+    expect(md2).toContain('then 3 iterations of mel-envelope matching) | the flow alone (before envelope matching) | random-phase audio with the same mel, same envelope matching | Griffin-Lim');
+    expect(md2).toContain('These numbers include the post-filter (3 iterations of mel-envelope matching');
+    expect(md2).toContain('Synthesis ends with 3 iterations of mel-envelope matching (config.json "synthesis", test setting');
+    await writeSynthesisSettings(modelDir, { latent_scale: [0, 1.5], latent_scale_source: 'flowvox tune-latent (test)' });
   });
 
   it('refuses bad options with a clear error', async () => {

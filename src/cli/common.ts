@@ -6,6 +6,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendInfo } from '../backend/index.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
+import { MAX_ENVELOPE_ITERATIONS } from '../vocoder/envelope.js';
+import { envelopeIterationsOf, type ModelConfigFile } from '../vocoder/model-dir.js';
 
 /** An error the user caused (bad flag, missing file): printed without a stack trace. */
 export class CliError extends Error {
@@ -154,6 +156,11 @@ export function runFlowvoxJson<T>(command: string, args: string[]): Promise<T> {
       }
     });
   });
+}
+
+/** The --envelope option (iterations of mel-envelope matching), else the model's own setting. */
+export function envelopeOption(text: string | undefined, config: Pick<ModelConfigFile, 'synthesis'>): number {
+  return text === undefined ? envelopeIterationsOf(config) : num(text, 'envelope', 0, { min: 0, max: MAX_ENVELOPE_ITERATIONS, int: true });
 }
 
 /** Applies a --latent-scale option ("1", or one value per latent level) to a loaded model. */

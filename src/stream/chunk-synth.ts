@@ -4,7 +4,9 @@
  * dropped. One parallel pass per chunk, a fixed sequence of standard ops as in synthesize().
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { MelConfig } from '../dsp/mel.js';
 import type { Denoiser } from '../vocoder/denoiser.js';
+import { envelopeMarginSamples, matchMelEnvelope } from '../vocoder/envelope.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import type { Chunk } from './planner.js';
 
@@ -14,6 +16,11 @@ import type { Chunk } from './planner.js';
  * input ± nFft. Chunk starts are whole mel frames (multiples of 256), so the frame grids align.
  */
 export const DENOISE_MARGIN_SAMPLES = 1024;
+
+/** The margin for the post-filters a stream uses: the denoiser's, then the envelope matching's on top. */
+export function postMarginSamples(denoise: boolean, envelopeIterations: number, melConfig: Pick<MelConfig, 'nFft' | 'hop'>): number {
+  return (denoise ? DENOISE_MARGIN_SAMPLES : 0) + envelopeMarginSamples(envelopeIterations, melConfig);
+}
 
 /**
  * The whole-utterance latent [N·g] (flat, position-major) exactly as `WaveGlow.synthesize` draws
@@ -48,10 +55,18 @@ export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z:
   });
 }
 
-/** The chunk's kept samples [keepStart, keepEnd): synthesis, optional denoise, margins cut. */
-export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, denoise?: { denoiser: Denoiser; strength: number }): Float32Array {
+/**
+ * The chunk's kept samples [keepStart, keepEnd): synthesis, optional denoise, optional mel-envelope
+ * matching (to the chunk's mel slice, aligned by frame), margins cut.
+ */
+export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, denoise?: { denoiser: Denoiser; strength: number }, envelope?: { iterations: number; melConfig: MelConfig }): Float32Array {
   let audio = synthesizeRange(model, c, mel, z);
   if (denoise && denoise.strength > 0) audio = denoise.denoiser.apply(audio, denoise.strength);
+  if (envelope && envelope.iterations > 0) {
+    const nMels = model.config.n_mel_channels;
+    const slice = { data: mel, frames: c.melEnd - c.melStart, nMels };
+    audio = matchMelEnvelope(audio, slice, envelope.iterations, envelope.melConfig, c.synthStart / model.hop - c.melStart);
+  }
   const from = c.keepStart - c.synthStart;
   return audio.slice(from, from + (c.keepEnd - c.keepStart));
 }

@@ -219,6 +219,8 @@ export interface ModelInfo {
   upsampler: 'convtranspose' | 'frames';
   /** Mel frames of context each chunk needs on each side (receptive field, see planner.ts). */
   contextFrames: number;
+  /** Iterations of mel-envelope matching after synthesis (the model's setting; 0: none). */
+  envelopeIterations?: number;
 }
 
 export interface HelloMessage {

@@ -13,6 +13,7 @@ import { voicedPeriodicity } from '../dsp/periodicity.js';
 import { panels, spectrogram } from '../plot/charts.js';
 import type { Canvas } from '../plot/canvas.js';
 import type { Denoiser } from './denoiser.js';
+import { matchMelEnvelope } from './envelope.js';
 import { WaveGlow } from './waveglow.js';
 
 /** Distances from the original (all ≥ 0, 0 for identical audio). */
@@ -88,19 +89,25 @@ export interface SynthesisOptions {
   length?: number;
   denoiser?: Denoiser | null;
   denoise?: number;
+  /** Iterations of mel-envelope matching after synthesis (and the denoiser); 0 or absent: none. */
+  envelope?: number;
+  /** The mel's framing, for the envelope matching (default TACOTRON_MEL). */
+  melConfig?: MelConfig;
 }
 
-/** The model's audio for `mel` and the wall time it took (denoiser included, as `synthesize` times it). */
-export function copySynthesis(model: WaveGlow, mel: MelSpectrogram, opts: SynthesisOptions = {}): { audio: Float32Array; wallSeconds: number } {
+/** The model's audio for `mel` and the wall time it took (post-filters included, as `synthesize` times it). */
+export function copySynthesis(model: WaveGlow, mel: MelSpectrogram, opts: SynthesisOptions = {}): { audio: Float32Array; wallSeconds: number; flowAudio: Float32Array } {
   const t0 = performance.now();
-  let audio = tf.tidy(() => {
+  const flow = tf.tidy(() => {
     const m = tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]);
     return model.synthesize(m, { sigma: opts.sigma ?? 0.6, seed: opts.seed }).dataSync() as Float32Array;
   });
+  let audio = flow;
   if (opts.denoiser && (opts.denoise ?? 0) > 0) audio = opts.denoiser.apply(audio, opts.denoise);
+  if ((opts.envelope ?? 0) > 0) audio = matchMelEnvelope(audio, mel, opts.envelope!, opts.melConfig ?? TACOTRON_MEL);
   const wallSeconds = (performance.now() - t0) / 1000;
-  if (opts.length !== undefined && opts.length < audio.length) audio = audio.slice(0, opts.length);
-  return { audio, wallSeconds };
+  const crop = (x: Float32Array) => (opts.length !== undefined && opts.length < x.length ? x.slice(0, opts.length) : x);
+  return { audio: crop(audio), wallSeconds, flowAudio: crop(flow) };
 }
 
 export interface ClipEvaluation {
@@ -119,6 +126,13 @@ export interface ClipEvaluation {
   frameLocked: FrameLocked;
   /** Periodicity over the original's voiced frames (`voicedPeriodicity`): do harmonics come out? */
   periodicity: Periodicity;
+  /** With envelope matching on: the flow's output before it (what `model` was without the post-filter). */
+  flowAlone?: DistanceMetrics;
+  /**
+   * With envelope matching on: the same post-filter applied to random-phase audio with the same mel
+   * (Griffin-Lim, 0 iterations). What the filter makes without the flow: the control for `model`.
+   */
+  noiseEnvelope?: DistanceMetrics;
 }
 
 /**
@@ -132,6 +146,9 @@ export interface Periodicity {
   model: number;
   griffinLim: number;
   noise: number;
+  /** With envelope matching on: the flow's output before it, and `noise` after it. */
+  flowAlone?: number;
+  noiseEnvelope?: number;
 }
 
 export interface FrameLocked {
@@ -150,7 +167,6 @@ export interface ClipAudio {
 export interface EvaluateClipOptions extends SynthesisOptions {
   id: string;
   lang?: string;
-  melConfig?: MelConfig;
 }
 
 /** All metrics for one clip; also returns the three signals (for export-samples). */
@@ -163,7 +179,9 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
   const gl = griffinLimBaseline(mel, melConfig, audio.length);
   const noise = griffinLimBaseline(mel, melConfig, audio.length, 0); // random phase: the baseline before its first iteration
   const sr = melConfig.sampleRate;
-  const per = voicedPeriodicity(audio, [synth.audio, gl, noise], { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop });
+  const envelope = opts.envelope ?? 0;
+  const noiseEnv = envelope > 0 ? matchMelEnvelope(noise, mel, envelope, melConfig) : null;
+  const per = voicedPeriodicity(audio, [synth.audio, gl, noise, ...(noiseEnv ? [noiseEnv, synth.flowAudio] : [])], { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop });
   const result: ClipEvaluation = {
     id: opts.id,
     ...(opts.lang ? { lang: opts.lang } : {}),
@@ -175,7 +193,8 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
     // Rate of the full synthesis (frames·hop samples), not of the cropped output.
     xRealTime: model.samplesFor(mel.frames) / sr / synth.wallSeconds,
     frameLocked: { original: frameLockedShare(audio, melConfig.hop), model: frameLockedShare(synth.audio, melConfig.hop), griffinLim: frameLockedShare(gl, melConfig.hop) },
-    periodicity: { voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]! },
+    periodicity: { voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]!, ...(noiseEnv ? { flowAlone: per.means[4]!, noiseEnvelope: per.means[3]! } : {}) },
+    ...(noiseEnv ? { flowAlone: distances(audio, synth.flowAudio, melConfig), noiseEnvelope: distances(audio, noiseEnv, melConfig) } : {}),
   };
   return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl } };
 }
@@ -208,6 +227,9 @@ export interface EvaluationSummary {
   /** Means over all voiced frames of all files (each voiced frame weighs the same). */
   periodicity: Periodicity;
   targets: QualityTargets;
+  /** Means over files of `ClipEvaluation.flowAlone` and `.noiseEnvelope`, when every file has them. */
+  flowAlone?: DistanceMetrics;
+  noiseEnvelope?: DistanceMetrics;
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((s, v) => s + v, 0) / xs.length;
@@ -239,20 +261,22 @@ export function summarize(clips: readonly ClipEvaluation[]): EvaluationSummary {
     frameLocked: { original: mean(clips.map((c) => c.frameLocked.original)), model: mean(clips.map((c) => c.frameLocked.model)), griffinLim: mean(clips.map((c) => c.frameLocked.griffinLim)) },
     periodicity: poolPeriodicity(clips.map((c) => c.periodicity)),
     targets: qualityTargets(model, griffinLim),
+    ...(clips.every((c) => c.flowAlone && c.noiseEnvelope) ? { flowAlone: meanMetrics(clips.map((c) => c.flowAlone!)), noiseEnvelope: meanMetrics(clips.map((c) => c.noiseEnvelope!)) } : {}),
   };
 }
 
 /** `Periodicity` as one sentence, for people: the card's harmonics line and evaluate's text output. */
 export function describePeriodicity(p: Periodicity): string {
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '—');
-  return `Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model)}, original ${f(p.original)}, Griffin-Lim ${f(p.griffinLim)}, random-phase audio with the same mel ${f(p.noise)}.`;
+  return `Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model)}, original ${f(p.original)}, Griffin-Lim ${f(p.griffinLim)}, random-phase audio with the same mel ${f(p.noise)}${p.noiseEnvelope !== undefined ? ` (${f(p.noiseEnvelope)} after the same envelope matching)` : ''}${p.flowAlone !== undefined ? `; the flow alone, before envelope matching, ${f(p.flowAlone)}` : ''}.`;
 }
 
 function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
   const voicedFrames = xs.reduce((s, x) => s + x.voicedFrames, 0);
   const pool = (k: Exclude<keyof Periodicity, 'voicedFrames'>): number =>
-    voicedFrames ? xs.reduce((s, x) => s + (x.voicedFrames ? x[k] * x.voicedFrames : 0), 0) / voicedFrames : NaN;
-  return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise') };
+    voicedFrames ? xs.reduce((s, x) => s + (x.voicedFrames ? (x[k] ?? NaN) * x.voicedFrames : 0), 0) / voicedFrames : NaN;
+  const withEnv = xs.every((x) => x.noiseEnvelope !== undefined && x.flowAlone !== undefined);
+  return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise'), ...(withEnv ? { flowAlone: pool('flowAlone'), noiseEnvelope: pool('noiseEnvelope') } : {}) };
 }
 
 /** `n` items spread evenly over `items` (all of them if n ≥ length): a deterministic, representative subset. */

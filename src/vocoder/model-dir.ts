@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TACOTRON_MEL, type MelConfig } from '../dsp/mel.js';
 import { decode, serialize, type SerializedWeights, type WeightsManifest } from '../train/checkpoint.js';
+import { checkEnvelopeIterations } from './envelope.js';
 import { WaveGlow, type WaveGlowConfig } from './waveglow.js';
 
 export interface ModelConfigFile {
@@ -26,6 +27,15 @@ export interface SynthesisSettings {
   latent_scale?: number[];
   /** How latent_scale was chosen (data, split, files, metric before and after). */
   latent_scale_source?: string;
+  /** Iterations of mel-envelope matching after synthesis (`matchMelEnvelope`); absent or 0: none. */
+  envelope_iterations?: number;
+  /** How envelope_iterations was chosen. */
+  envelope_source?: string;
+}
+
+/** The model's mel-envelope matching iterations (0: the flow's output as it is). */
+export function envelopeIterationsOf(cfg: Pick<ModelConfigFile, 'synthesis'>): number {
+  return cfg.synthesis?.envelope_iterations ?? 0;
 }
 
 export function makeConfigFile(waveglow: WaveGlowConfig, source?: string, mel: MelConfig = { ...TACOTRON_MEL }, synthesis?: SynthesisSettings): ModelConfigFile {
@@ -39,6 +49,14 @@ export function parseConfigFile(json: unknown): ModelConfigFile {
   const scale = c.synthesis?.latent_scale;
   if (scale !== undefined && !(Array.isArray(scale) && scale.every((v) => typeof v === 'number'))) {
     throw new Error(`model config's "synthesis.latent_scale" must be an array of numbers, got ${JSON.stringify(scale)}`);
+  }
+  const env = c.synthesis?.envelope_iterations;
+  if (env !== undefined) {
+    try {
+      checkEnvelopeIterations(env);
+    } catch (e) {
+      throw new Error(`model config's "synthesis.envelope_iterations": ${(e as Error).message}`);
+    }
   }
   return c as ModelConfigFile;
 }

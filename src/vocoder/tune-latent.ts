@@ -28,6 +28,8 @@ export interface TuneLatentOptions {
   sweeps?: number;
   /** Latent seed of clip i is seed + i, as in `flowvox evaluate`. */
   seed?: number;
+  /** Mel-envelope matching iterations applied to every candidate's output (the model's setting). */
+  envelope?: number;
   /** A change must lower the metric by more than this fraction to be taken (default 0.002: noise). */
   minGain?: number;
   /** Called after each candidate is scored. */
@@ -68,11 +70,11 @@ export function tuneClips(audios: readonly Float32Array[], melConfig: MelConfig)
 }
 
 /** Mean copy-synthesis distances over `clips` with the model's current latent scale. */
-export function scoreLatentScale(model: WaveGlow, clips: readonly TuneClip[], melConfig: MelConfig, sigma: number, seed: number): { logMelDb: number; mrStft: number } {
+export function scoreLatentScale(model: WaveGlow, clips: readonly TuneClip[], melConfig: MelConfig, { sigma, seed, envelope = 0 }: { sigma: number; seed: number; envelope?: number }): { logMelDb: number; mrStft: number } {
   let logMelDb = 0;
   let mrStft = 0;
   for (const [i, c] of clips.entries()) {
-    const out = copySynthesis(model, c.mel, { sigma, seed: seed + i, length: c.audio.length }).audio;
+    const out = copySynthesis(model, c.mel, { sigma, seed: seed + i, length: c.audio.length, envelope, melConfig }).audio;
     const d = distances(c.audio, out, melConfig);
     logMelDb += d.logMelDb;
     mrStft += d.mrStft;
@@ -140,7 +142,7 @@ export function tuneLatentScale(model: WaveGlow, clips: readonly TuneClip[], mel
   try {
     const r = coordinateDescent(levels.length, (scale) => {
       model.setLatentScale(scale);
-      return { scale: [...scale], ...scoreLatentScale(model, clips, melConfig, sigma, seed) };
+      return { scale: [...scale], ...scoreLatentScale(model, clips, melConfig, { sigma, seed, envelope: opts.envelope }) };
     }, opts);
     return { levels, sigma, ...r };
   } finally {

@@ -19,7 +19,7 @@ export const command: Command = {
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
     });
-    await saveModelDir(o.out, model, { source: config.source, dtype: o.dtype, latentScaleSource: config.synthesis?.latent_scale_source });
+    await saveModelDir(o.out, model, { source: config.source, dtype: o.dtype, synthesis: config.synthesis });
     if (existsSync(join(o.model, 'card.md')) && o.model !== o.out) await copyFile(join(o.model, 'card.md'), join(o.out, 'card.md'));
     const out = { out: o.out, dtype: o.dtype, params: model.parameterCount() };
     if (o.json) printJson(out);

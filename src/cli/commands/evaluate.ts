@@ -10,10 +10,10 @@ import {
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
-import { CliError, Progress, checkOutputFile, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
-                 [--latent-scale LIST|1] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
+                 [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
   The model card's metrics on a folder of WAVs, or on the --split (train, validation, test,
   test-unseen; default test) of a corpus from "flowvox data speech" (a folder with manifest.json).
   Each file is cut to its first --seconds; --max-files N takes N files spread evenly over the list.
@@ -21,10 +21,12 @@ const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-file
   copy-synthesis from the file's own mel at --sigma (seed --seed + file index; each latent level times
   the model's latent scale, or --latent-scale's, "1" for none: see tune-latent) and to Griffin-Lim
   (mel → linear by the clamped pseudo-inverse, then ${GRIFFIN_LIM_ITERATIONS} iterations) from the same mel.
+  --envelope N: iterations of mel-envelope matching after synthesis (default: the model's
+  config.json "synthesis.envelope_iterations", else 0; see synthesize --help).
   --out also writes the JSON object (pretty-printed) to a file, e.g. for "flowvox card --eval".
   JSON (last stdout line):
-    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, latentScale, denoise,
-    clipSeconds, griffinLimIterations,
+    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, latentScale, envelopeIterations,
+    denoise, clipSeconds, griffinLimIterations,
     nllNatsPerSample   exact NLL, total nats / total samples
     model              means over files of the copy-synthesis distances: {logMelDb, mcd, mrStft}
                          logMelDb  RMS log-mel distance in dB (80 mels, 0–8 kHz)
@@ -37,6 +39,9 @@ const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-file
     periodicity        harmonics: mean NCCF peak (pitch 70–400 Hz, 0…1) over the original's voiced frames,
                          {voicedFrames, original, model, griffinLim, noise}; noise = random-phase audio with
                          the same mel (Griffin-Lim, 0 iterations), the level of noise that only follows the envelope
+    flowAlone          with --envelope N > 0: the distances of the flow's output before envelope matching
+    noiseEnvelope      with --envelope N > 0: the distances of random-phase audio with the same mel after the
+                         same envelope matching (the filter without the flow); periodicity has both too
     targets            {logMelWithin1p5xGL: model logMelDb ≤ 1.5 × GL's, beatsGLonMrStft: model mrStft < GL's}
     perFile            [{id, lang?, seconds, nllNatsPerSample, nllSamples, model, griffinLim, xRealTime, frameLocked, periodicity}]
     skipped            [{id, reason}]: files that could not be read or were too short (also said on stderr)`;
@@ -98,6 +103,8 @@ export interface EvaluateJson extends EvaluationSummary {
   sigma: number;
   /** σ's multiplier per latent level (the model's "synthesis.latent_scale" or --latent-scale); null: σ everywhere. */
   latentScale: number[] | null;
+  /** Mel-envelope matching iterations after synthesis (0: the flow's output as it is). */
+  envelopeIterations: number;
   denoise: number;
   clipSeconds: number;
   griffinLimIterations: number;
@@ -114,7 +121,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' },
-      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'latent-scale': { type: 'string' },
+      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'latent-scale': { type: 'string' }, envelope: { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -132,6 +139,7 @@ export const command: Command = {
       throw new CliError(e.message);
     });
     if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
+    const envelope = envelopeOption(o.envelope, config);
     if (!listed.manifest && o.split) process.stderr.write(`evaluate: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);
     const files = pickEvenly(listed.files, maxFiles);
     const melConfig = config.mel;
@@ -148,8 +156,8 @@ export const command: Command = {
         continue;
       }
       // Warm-up (kernel compilation, weight packing) so the first file's speed is not an outlier.
-      if (perFile.length === 0) copySynthesis(model, logMelSpectrogram(audio.subarray(0, Math.max(MIN_CLIP_SAMPLES, sr)), melConfig), { sigma, seed });
-      const { result } = evaluateClip(model, audio, { id: f.id, lang: f.lang, melConfig, sigma, seed: seed + i, denoiser, denoise });
+      if (perFile.length === 0) copySynthesis(model, logMelSpectrogram(audio.subarray(0, Math.max(MIN_CLIP_SAMPLES, sr)), melConfig), { sigma, seed, envelope, melConfig });
+      const { result } = evaluateClip(model, audio, { id: f.id, lang: f.lang, melConfig, sigma, seed: seed + i, denoiser, denoise, envelope });
       perFile.push(result);
       const s = summarize(perFile);
       progress.update(i + 1, `log-mel ${s.model.logMelDb.toFixed(2)} dB (GL ${s.griffinLim.logMelDb.toFixed(2)}) NLL ${s.nllNatsPerSample.toFixed(3)}`);
@@ -159,10 +167,11 @@ export const command: Command = {
     const s = summarize(perFile);
     const out: EvaluateJson = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
-      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, latentScale: model.latentScale ? [...model.latentScale] : null, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
+      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, latentScale: model.latentScale ? [...model.latentScale] : null, envelopeIterations: envelope, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
       xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), periodicity: roundPeriodicity(s.periodicity), targets: s.targets,
-      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity) })),
+      perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity), ...(c.flowAlone && c.noiseEnvelope ? { flowAlone: roundMetrics(c.flowAlone), noiseEnvelope: roundMetrics(c.noiseEnvelope) } : {}) })),
+      ...(s.flowAlone && s.noiseEnvelope ? { flowAlone: roundMetrics(s.flowAlone), noiseEnvelope: roundMetrics(s.noiseEnvelope) } : {}),
       skipped,
     };
     if (o.out) await writeFile(o.out, JSON.stringify(out, null, 2) + '\n');
@@ -174,8 +183,10 @@ export const command: Command = {
     console.log([
       `${out.files} files, ${out.audioSeconds.toFixed(1)} s of audio (${out.split ?? 'folder'}), ${out.seconds} s wall, ${backend}`,
       `NLL ${out.nllNatsPerSample} nats/sample; synthesis ${out.xRealTime}× real time (median)`,
-      '', `| metric | model (σ=${sigma}${out.latentScale ? ` × [${out.latentScale.join(', ')}] per latent level` : ''}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
+      '', `| metric | model (σ=${sigma}${out.latentScale ? ` × [${out.latentScale.join(', ')}] per latent level` : ''}${envelope ? `, envelope matching ×${envelope}` : ''}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
+      ...(out.flowAlone ? [`the flow alone, before envelope matching: log-mel ${out.flowAlone.logMelDb.toFixed(2)} dB, MCD ${out.flowAlone.mcd.toFixed(2)}, MR-STFT ${out.flowAlone.mrStft.toFixed(3)}`] : []),
+      ...(out.noiseEnvelope ? [`control, random-phase audio with the same mel through the same envelope matching: log-mel ${out.noiseEnvelope.logMelDb.toFixed(2)} dB, MCD ${out.noiseEnvelope.mcd.toFixed(2)}, MR-STFT ${out.noiseEnvelope.mrStft.toFixed(3)}`] : []),
       `frame-locked pattern share (buzz at ${(sr / melConfig.hop).toFixed(1)} Hz): model ${out.frameLocked.model.toFixed(3)}, original ${out.frameLocked.original.toFixed(3)} (chance), Griffin-Lim ${out.frameLocked.griffinLim.toFixed(3)}`,
       describePeriodicity(out.periodicity),
       `targets: log-mel within 1.5× GL: ${out.targets.logMelWithin1p5xGL ? 'yes' : 'no'}; beats GL on MR-STFT: ${out.targets.beatsGLonMrStft ? 'yes' : 'no'}`,
@@ -185,7 +196,7 @@ export const command: Command = {
 
 /** NaN (no voiced frame) stays NaN, which JSON writes as null. */
 function roundPeriodicity(x: Periodicity): Periodicity {
-  return { voicedFrames: x.voicedFrames, original: round(x.original), model: round(x.model), griffinLim: round(x.griffinLim), noise: round(x.noise) };
+  return { voicedFrames: x.voicedFrames, original: round(x.original), model: round(x.model), griffinLim: round(x.griffinLim), noise: round(x.noise), ...(x.noiseEnvelope !== undefined ? { flowAlone: round(x.flowAlone ?? NaN), noiseEnvelope: round(x.noiseEnvelope) } : {}) };
 }
 
 function roundFrameLocked(x: FrameLocked): FrameLocked {

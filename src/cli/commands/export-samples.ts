@@ -1,9 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { melToNpy } from '../../dsp/npy.js';
+import { envelopeIterationsOf } from '../../vocoder/model-dir.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
-import { GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, evaluateClip, pickEvenly, selectSamples, spectrogramStack, type DistanceMetrics } from '../../vocoder/evaluate.js';
+import { GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, distances, evaluateClip, pickEvenly, selectSamples, spectrogramStack, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { CliError, num, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles, type EvalFile } from './evaluate.js';
@@ -61,6 +62,7 @@ export const command: Command = {
       throw new CliError(e.message);
     });
     const melConfig = config.mel;
+    const envelope = envelopeIterationsOf(config);
     const sr = melConfig.sampleRate;
     const { files } = await listEvalFiles(o.data, o.split ?? 'test');
 
@@ -92,15 +94,19 @@ export const command: Command = {
       const id = safeId(f.id);
       process.stderr.write(`export-samples: ${id} (${i + 1}/${chosen.length})\n`);
       const audio = clipAudio(audioCache.get(f.path) ?? (await readWavFor(f.path, melConfig)), maxSeconds, sr);
-      const { result, audio: a } = evaluateClip(model, audio, { id, lang: f.lang, melConfig, sigma, seed: seed + i });
+      const { result, audio: a } = evaluateClip(model, audio, { id, lang: f.lang, melConfig, sigma, seed: seed + i, envelope });
+      // With envelope matching on, the figure also shows what the flow alone made (same latent).
+      const flowOnly = envelope > 0 ? copySynthesis(model, a.mel, { sigma, seed: seed + i, length: audio.length }).audio : null;
       const names = { original: `${id}.wav`, mel: `${id}.npy`, copy: `${id}.copy.wav`, griffinLim: `${id}.gl.wav`, spectrogram: `${id}.png` };
       await put(names.original, encodeWav(a.original, sr, { bitDepth: '16' }));
       await put(names.mel, melToNpy(a.mel));
       await put(names.copy, encodeWav(a.model, sr, { bitDepth: '16' }));
       await put(names.griffinLim, encodeWav(a.griffinLim, sr, { bitDepth: '16' }));
+      const scaleText = model.latentScale ? ` x [${model.latentScale.join(',')}]` : '';
       const fig = spectrogramStack([
         { title: 'original', audio: a.original },
-        { title: `model copy-synthesis (sigma ${sigma}${model.latentScale ? ` x [${model.latentScale.join(',')}]` : ''}): log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
+        ...(flowOnly ? [{ title: `flow alone (sigma ${sigma}${scaleText}): log-mel ${distances(a.original, flowOnly, melConfig).logMelDb.toFixed(2)} dB`, audio: flowOnly }] : []),
+        { title: `model copy-synthesis (sigma ${sigma}${scaleText}${envelope ? `, envelope matching x${envelope}` : ''}): log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
         { title: `Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.): log-mel ${result.griffinLim.logMelDb.toFixed(2)} dB`, audio: a.griffinLim },
       ], sr, { title: id });
       await put(names.spectrogram, fig.toPng());

@@ -3,16 +3,20 @@ import { writeFile } from 'node:fs/promises';
 import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
+import { matchMelEnvelope } from '../../vocoder/envelope.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
-import { CliError, checkOutputFile, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
-const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
+const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
   Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
   file through its own mel (copy-synthesis), into 16-bit audio. --z gives the latent explicitly
   (from "flowvox likelihood --z-out") for reproducible output; --denoise S subtracts S × the
   model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1). The latent's levels are drawn at σ times
   the model's latent scale (config.json "synthesis", from "flowvox tune-latent"); --latent-scale
-  a,b,… overrides it, --latent-scale 1 draws every level at σ.
+  a,b,… overrides it, --latent-scale 1 draws every level at σ. --envelope N runs N iterations of
+  mel-envelope matching on the output (STFT, each band's magnitudes scaled to the mel, phase kept,
+  inverse STFT; src/vocoder/envelope.ts); the default is the model's config.json
+  "synthesis.envelope_iterations", else 0 (the flow's output as it is).
   JSON: {samples, sampleRate, seconds, xRealTime, backend} (xRealTime = audio seconds per wall second).`;
 
 export const command: Command = {
@@ -20,7 +24,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' }, sigma: { type: 'string' },
-      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' },
+      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' }, envelope: { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out OUT.wav is required\n${HELP}`);
@@ -33,6 +37,7 @@ export const command: Command = {
       throw new CliError(e.message);
     });
     if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
+    const envelope = envelopeOption(o.envelope, config);
     const nMels = config.waveglow.n_mel_channels;
     const mel = o.mel ? await readMelNpy(o.mel, nMels) : melOf(await readWavFor(o.wav!, config.mel), config.mel);
     const g = config.waveglow.n_group;
@@ -47,6 +52,7 @@ export const command: Command = {
       return model.synthesize(m, { sigma, z, seed: o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { int: true }) }).dataSync() as Float32Array;
     });
     if (denoiser) audio = denoiser.apply(audio, strength);
+    audio = matchMelEnvelope(audio, mel, envelope, config.mel);
     const seconds = (performance.now() - t0) / 1000;
     await writeFile(o.out, encodeWav(audio, config.mel.sampleRate, { bitDepth: '16' }));
     const out = { samples: audio.length, sampleRate: config.mel.sampleRate, seconds: Number(seconds.toFixed(3)), xRealTime: Number((audio.length / config.mel.sampleRate / seconds).toFixed(3)), backend, out: o.out };

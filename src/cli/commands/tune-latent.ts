@@ -1,18 +1,21 @@
 import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
 import { pickEvenly } from '../../vocoder/evaluate.js';
 import { metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
-import { CliError, Progress, num, numList, parse, printJson, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, envelopeOption, num, numList, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles, readEvalClip } from './evaluate.js';
 
 const HELP = `flowvox tune-latent --model DIR --data DIR [--split validation] [--max-files 24] [--seconds 6]
-                    [--sigma 0.6] [--metric mr-stft|log-mel] [--values 0,0.5,1,1.5] [--sweeps 2] [--seed 0] [--write] [--json]
+                    [--sigma 0.6] [--metric mr-stft|log-mel] [--values 0,0.5,1,1.5] [--sweeps 2] [--seed 0]
+                    [--envelope N] [--write] [--json]
   Chooses σ per latent level (each early output, then the final channels): level l is drawn at
   σ × scale[l]. Coordinate descent from all ones over --values, scoring the mean copy-synthesis
   distance (--metric) of --max-files files of --split (first --seconds each), with the same latent
   seeds for every candidate. --write stores the result in DIR/config.json ("synthesis"), which
   synthesize, evaluate, play and the server then use; the weights and the likelihood are unchanged.
-  Tune on validation, then report with "flowvox evaluate --split test".
-  JSON: {modelDir, data, split, files, metric, sigma, levels, start, best, trials, written, seconds, backend}.`;
+  Candidates are scored as the model synthesises, with its mel-envelope matching
+  ("synthesis.envelope_iterations") if it has it, or with --envelope N iterations (which --write then
+  stores too; 0 removes it). Tune on validation, then report with "flowvox evaluate --split test".
+  JSON: {modelDir, data, split, files, metric, sigma, envelopeIterations, levels, start, best, trials, written, seconds, backend}.`;
 
 export interface TuneLatentJson {
   modelDir: string;
@@ -21,6 +24,8 @@ export interface TuneLatentJson {
   files: number;
   metric: TuneMetric;
   sigma: number;
+  /** The model's mel-envelope matching, applied to every candidate. */
+  envelopeIterations: number;
   levels: Array<[number, number]>;
   start: TuneScore;
   best: TuneScore;
@@ -37,6 +42,7 @@ export const command: Command = {
     const o = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' }, seconds: { type: 'string' },
       sigma: { type: 'string' }, metric: { type: 'string' }, values: { type: 'string' }, sweeps: { type: 'string' }, seed: { type: 'string' }, write: { type: 'boolean' },
+      envelope: { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -56,6 +62,7 @@ export const command: Command = {
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
     });
+    const envelope = envelopeOption(o.envelope, config);
     const audios: Float32Array[] = [];
     for (const f of pickEvenly(listed.files, maxFiles)) {
       const a = await readEvalClip(f, config.mel, clipSeconds, 'tune-latent');
@@ -68,22 +75,26 @@ export const command: Command = {
     const progress = new Progress(1 + sweeps * levels.length * new Set(candidates).size, 'tune-latent ');
     const key = metricKey(metric);
     const r = tuneLatentScale(model, clips, config.mel, {
-      sigma, candidates, metric, sweeps, seed,
+      sigma, candidates, metric, sweeps, seed, envelope,
       onTrial: (t, done) => progress.update(done, `[${t.scale.join(', ')}] ${metric} ${t[key].toFixed(4)}`),
     });
     progress.done();
     const written = !!o.write;
     const fmt = (s: TuneScore) => `[${s.scale.join(', ')}]: MR-STFT ${s.mrStft.toFixed(4)}, log-mel ${s.logMelDb.toFixed(3)} dB`;
     if (written) {
+      const { envelope_iterations: _e, envelope_source: _s, ...others } = config.synthesis ?? {};
+      const given = o.envelope !== undefined;
       await writeSynthesisSettings(o.model, {
+        ...(given ? others : config.synthesis),
         latent_scale: r.best.scale,
-        latent_scale_source: `flowvox tune-latent --data ${o.data} --split ${split} --max-files ${maxFiles} --seconds ${clipSeconds} --sigma ${sigma} --metric ${metric} (${clips.length} files): ` +
+        latent_scale_source: `flowvox tune-latent --data ${o.data} --split ${split} --max-files ${maxFiles} --seconds ${clipSeconds} --sigma ${sigma} --metric ${metric}${envelope ? ` --envelope ${envelope}` : ''} (${clips.length} files): ` +
           `${metric} ${r.start[key].toFixed(4)} at all ones → ${r.best[key].toFixed(4)}`,
+        ...(given && envelope > 0 ? { envelope_iterations: envelope, envelope_source: `given to flowvox tune-latent --envelope ${envelope}` } : {}),
       });
     }
     const round = (s: TuneScore): TuneScore => ({ scale: s.scale, logMelDb: Number(s.logMelDb.toFixed(4)), mrStft: Number(s.mrStft.toFixed(5)) });
     const out: TuneLatentJson = {
-      modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: clips.length, metric, sigma, levels: r.levels,
+      modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: clips.length, metric, sigma, envelopeIterations: envelope, levels: r.levels,
       start: round(r.start), best: round(r.best), trials: r.trials.map((t) => ({ ...round(t), level: t.level, sweep: t.sweep })), written, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)), backend,
     };
     if (o.json) {

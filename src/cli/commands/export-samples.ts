@@ -106,7 +106,7 @@ export const command: Command = {
       const fig = spectrogramStack([
         { title: 'original', audio: a.original },
         ...(flowOnly ? [{ title: `flow alone (sigma ${sigma}${scaleText}): log-mel ${distances(a.original, flowOnly, melConfig).logMelDb.toFixed(2)} dB`, audio: flowOnly }] : []),
-        { title: `model copy-synthesis (sigma ${sigma}${scaleText}${envelope ? `, envelope matching x${envelope}` : ''}): log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
+        { title: `${envelope ? `flow + envelope matching x${envelope}` : `model copy-synthesis (sigma ${sigma}${scaleText})`}: log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
         { title: `Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.): log-mel ${result.griffinLim.logMelDb.toFixed(2)} dB`, audio: a.griffinLim },
       ], sr, { title: id });
       await put(names.spectrogram, fig.toPng());

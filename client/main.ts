@@ -158,7 +158,7 @@ function renderFoot(): void {
   const m = hello.model;
   const parts = [
     `model ${modelName(m.name)}${m.source ? ` (${m.source})` : ''}`,
-    `${m.nFlows} flows, group ${m.nGroup}`,
+    `${m.nFlows} flows, group ${m.nGroup}${m.envelopeIterations ? `, mel-envelope matching ×${m.envelopeIterations}` : ''}`,
     `${hello.sampleRate} Hz`,
     `${hello.defaultChunkFrames}-frame chunks`,
     `${hello.workers} worker${hello.workers === 1 ? '' : 's'}`,

@@ -174,7 +174,7 @@ function targetLines(e: EvaluateJson, harmonics: string | undefined): string[] {
     : [];
   return [
     ...envNote,
-    `Measured on ${e.files} files of the ${e.split ?? 'given'} ${e.split ? 'split' : 'folder'}. ${met === 2 ? 'Both measured criteria are met.' : `${met} of the 2 measured criteria ${met === 1 ? 'is' : 'are'} met: the model is **below the quality target**.`}`,
+    `Measured on ${e.files} files of the ${e.split ?? 'given'} ${e.split ? 'split' : 'folder'}. ${met === 2 ? `Both measured criteria are met${env > 0 ? ', with the envelope-matching post-filter' : ''}.` : `${met} of the 2 measured criteria ${met === 1 ? 'is' : 'are'} met: the model is **below the quality target**.`}`,
     '',
     `- Copy-synthesis log-mel distance within 1.5× Griffin-Lim's: ${logMel}`,
     `- Beats Griffin-Lim on multi-resolution STFT distance: ${mr}`,

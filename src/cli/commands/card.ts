@@ -170,7 +170,7 @@ function targetLines(e: EvaluateJson, harmonics: string | undefined): string[] {
   const env = (e as Partial<EvaluateJson>).envelopeIterations ?? 0;
   const flow = e.flowAlone ? qualityTargets(e.flowAlone, e.griffinLim) : null;
   const envNote = env > 0 && e.flowAlone
-    ? [`These numbers include the post-filter (${env} iterations of mel-envelope matching, see Use). The flow's own output ${flow && flow.logMelWithin1p5xGL && flow.beatsGLonMrStft ? 'meets both as well' : `meets ${Number(!!flow?.logMelWithin1p5xGL) + Number(!!flow?.beatsGLonMrStft)} of the 2`}: log-mel ${f(e.flowAlone.logMelDb, 2)} dB, MR-STFT ${f(e.flowAlone.mrStft, 3)}.${e.noiseEnvelope ? ` Random-phase audio with the same mel through the same filter scores ${f(e.noiseEnvelope.logMelDb, 2)} dB and ${f(e.noiseEnvelope.mrStft, 3)}, so the flow's part is the gap between that and the model.` : ''}`, '']
+    ? [`These numbers include the post-filter (${env} iterations of mel-envelope matching, see Use). The flow's own output ${flow && flow.logMelWithin1p5xGL && flow.beatsGLonMrStft ? 'meets both as well' : `meets ${Number(!!flow?.logMelWithin1p5xGL) + Number(!!flow?.beatsGLonMrStft)} of the 2`}: log-mel ${f(e.flowAlone.logMelDb, 2)} dB, MR-STFT ${f(e.flowAlone.mrStft, 3)}.${e.noiseEnvelope ? ` Random-phase audio with the same mel through the same filter scores ${f(e.noiseEnvelope.logMelDb, 2)} dB and ${f(e.noiseEnvelope.mrStft, 3)}, the difference between that column and the model's is what the flow adds.` : ''}`, '']
     : [];
   return [
     ...envNote,

@@ -17,9 +17,13 @@ import type { Chunk } from './planner.js';
  */
 export const DENOISE_MARGIN_SAMPLES = 1024;
 
-/** The margin for the post-filters a stream uses: the denoiser's, then the envelope matching's on top. */
+/**
+ * The margin for the post-filters a stream uses: the denoiser's, then the envelope matching's on top,
+ * rounded up to whole mel frames so that a chunk's synthesised range starts on the mel's frame grid.
+ */
 export function postMarginSamples(denoise: boolean, envelopeIterations: number, melConfig: Pick<MelConfig, 'nFft' | 'hop'>): number {
-  return (denoise ? DENOISE_MARGIN_SAMPLES : 0) + envelopeMarginSamples(envelopeIterations, melConfig);
+  const margin = (denoise ? DENOISE_MARGIN_SAMPLES : 0) + envelopeMarginSamples(envelopeIterations, melConfig);
+  return Math.ceil(margin / melConfig.hop) * melConfig.hop;
 }
 
 /**

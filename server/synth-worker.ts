@@ -52,7 +52,6 @@ async function main(): Promise<void> {
   }
 
   const envelopeIterations = envelopeIterationsOf(config);
-  const envelope = envelopeIterations > 0 ? { iterations: envelopeIterations, melConfig: config.mel } : undefined;
   post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null, envelopeIterations, calibration: info, calibrationWarning });
 
   port.on('message', (job: WorkerJob) => {
@@ -87,7 +86,7 @@ async function main(): Promise<void> {
         post({ type: 'scored', job: job.job, scores, ms: performance.now() - t0 });
       } else {
         if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
-        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, job.denoise > 0 ? { denoiser: denoiser!, strength: job.denoise } : undefined, envelope);
+        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, { denoiser, denoise: job.denoise, envelope: envelopeIterations, melConfig: config.mel });
         post({ type: 'chunk', job: job.job, pcm, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer]);
       }
     } catch (e) {

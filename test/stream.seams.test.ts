@@ -55,7 +55,7 @@ function chunked(model: WaveGlow, mel: Float32Array, frames: number, z: Float32A
   const plan = planChunks(geom, frames, opts);
   for (const c of plan) {
     if (only && !only(c.index, plan.length)) continue;
-    const pcm = synthesizeChunk(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c), denoise, envelope ? { iterations: envelope, melConfig: TACOTRON_MEL } : undefined);
+    const pcm = synthesizeChunk(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c), { denoiser: denoise?.denoiser, denoise: denoise?.strength, envelope, melConfig: TACOTRON_MEL });
     expect(pcm.length).toBe(c.keepEnd - c.keepStart);
     out.set(pcm, c.keepStart);
   }

@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { MelConfig } from '../dsp/mel.js';
-import type { Denoiser } from '../vocoder/denoiser.js';
-import { envelopeMarginSamples, matchMelEnvelope } from '../vocoder/envelope.js';
+import { envelopeMarginSamples } from '../vocoder/envelope.js';
+import { applyPostFilters, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import type { Chunk } from './planner.js';
 
@@ -60,17 +60,12 @@ export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z:
 }
 
 /**
- * The chunk's kept samples [keepStart, keepEnd): synthesis, optional denoise, optional mel-envelope
- * matching (to the chunk's mel slice, aligned by frame), margins cut.
+ * The chunk's kept samples [keepStart, keepEnd): synthesis, the post-filters (the envelope matched to
+ * the chunk's mel slice, aligned by frame), margins cut.
  */
-export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, denoise?: { denoiser: Denoiser; strength: number }, envelope?: { iterations: number; melConfig: MelConfig }): Float32Array {
-  let audio = synthesizeRange(model, c, mel, z);
-  if (denoise && denoise.strength > 0) audio = denoise.denoiser.apply(audio, denoise.strength);
-  if (envelope && envelope.iterations > 0) {
-    const nMels = model.config.n_mel_channels;
-    const slice = { data: mel, frames: c.melEnd - c.melStart, nMels };
-    audio = matchMelEnvelope(audio, slice, envelope.iterations, envelope.melConfig, c.synthStart / model.hop - c.melStart);
-  }
+export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, post: PostFilters = {}): Float32Array {
+  const slice = { data: mel, frames: c.melEnd - c.melStart, nMels: model.config.n_mel_channels };
+  const audio = applyPostFilters(synthesizeRange(model, c, mel, z), slice, post, c.synthStart / model.hop - c.melStart);
   const from = c.keepStart - c.synthStart;
   return audio.slice(from, from + (c.keepEnd - c.keepStart));
 }

@@ -12,8 +12,8 @@ import { stftMagnitude } from '../dsp/stft.js';
 import { voicedPeriodicity } from '../dsp/periodicity.js';
 import { panels, spectrogram } from '../plot/charts.js';
 import type { Canvas } from '../plot/canvas.js';
-import type { Denoiser } from './denoiser.js';
 import { matchMelEnvelope } from './envelope.js';
+import { applyPostFilters, type PostFilters } from './post-filter.js';
 import { WaveGlow } from './waveglow.js';
 
 /** Distances from the original (all ≥ 0, 0 for identical audio). */
@@ -81,18 +81,12 @@ export function exactNll(model: WaveGlow, audio: Float32Array, mel: MelSpectrogr
   return { nllNatsPerSample: WaveGlow.nllPerSample(loss), waveglowLoss: loss, samples: length };
 }
 
-export interface SynthesisOptions {
+export interface SynthesisOptions extends PostFilters {
   sigma?: number;
   /** Seed of the latent, for reproducible output. */
   seed?: number;
   /** Crop the output to this many samples (the model returns frames·hop). */
   length?: number;
-  denoiser?: Denoiser | null;
-  denoise?: number;
-  /** Iterations of mel-envelope matching after synthesis (and the denoiser); 0 or absent: none. */
-  envelope?: number;
-  /** The mel's framing, for the envelope matching (default TACOTRON_MEL). */
-  melConfig?: MelConfig;
 }
 
 /** The model's audio for `mel` and the wall time it took (post-filters included, as `synthesize` times it). */
@@ -102,9 +96,7 @@ export function copySynthesis(model: WaveGlow, mel: MelSpectrogram, opts: Synthe
     const m = tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]);
     return model.synthesize(m, { sigma: opts.sigma ?? 0.6, seed: opts.seed }).dataSync() as Float32Array;
   });
-  let audio = flow;
-  if (opts.denoiser && (opts.denoise ?? 0) > 0) audio = opts.denoiser.apply(audio, opts.denoise);
-  if ((opts.envelope ?? 0) > 0) audio = matchMelEnvelope(audio, mel, opts.envelope!, opts.melConfig ?? TACOTRON_MEL);
+  const audio = applyPostFilters(flow, mel, opts);
   const wallSeconds = (performance.now() - t0) / 1000;
   const crop = (x: Float32Array) => (opts.length !== undefined && opts.length < x.length ? x.slice(0, opts.length) : x);
   return { audio: crop(audio), wallSeconds, flowAudio: crop(flow) };
@@ -162,6 +154,8 @@ export interface ClipAudio {
   mel: MelSpectrogram;
   model: Float32Array;
   griffinLim: Float32Array;
+  /** With envelope matching on: the flow's output before it (same latent as `model`). */
+  flowAlone?: Float32Array;
 }
 
 export interface EvaluateClipOptions extends SynthesisOptions {
@@ -196,7 +190,7 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
     periodicity: { voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]!, ...(noiseEnv ? { flowAlone: per.means[4]!, noiseEnvelope: per.means[3]! } : {}) },
     ...(noiseEnv ? { flowAlone: distances(audio, synth.flowAudio, melConfig), noiseEnvelope: distances(audio, noiseEnv, melConfig) } : {}),
   };
-  return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl } };
+  return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl, ...(noiseEnv ? { flowAlone: synth.flowAudio } : {}) } };
 }
 
 export interface QualityTargets {

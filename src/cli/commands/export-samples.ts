@@ -4,7 +4,7 @@ import { melToNpy } from '../../dsp/npy.js';
 import { envelopeIterationsOf } from '../../vocoder/model-dir.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
-import { GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, copySynthesis, distances, evaluateClip, pickEvenly, selectSamples, spectrogramStack, type DistanceMetrics } from '../../vocoder/evaluate.js';
+import { GRIFFIN_LIM_ITERATIONS, MIN_CLIP_SAMPLES, clipAudio, evaluateClip, pickEvenly, selectSamples, spectrogramStack, type DistanceMetrics } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { CliError, num, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles, type EvalFile } from './evaluate.js';
@@ -95,8 +95,6 @@ export const command: Command = {
       process.stderr.write(`export-samples: ${id} (${i + 1}/${chosen.length})\n`);
       const audio = clipAudio(audioCache.get(f.path) ?? (await readWavFor(f.path, melConfig)), maxSeconds, sr);
       const { result, audio: a } = evaluateClip(model, audio, { id, lang: f.lang, melConfig, sigma, seed: seed + i, envelope });
-      // With envelope matching on, the figure also shows what the flow alone made (same latent).
-      const flowOnly = envelope > 0 ? copySynthesis(model, a.mel, { sigma, seed: seed + i, length: audio.length }).audio : null;
       const names = { original: `${id}.wav`, mel: `${id}.npy`, copy: `${id}.copy.wav`, griffinLim: `${id}.gl.wav`, spectrogram: `${id}.png` };
       await put(names.original, encodeWav(a.original, sr, { bitDepth: '16' }));
       await put(names.mel, melToNpy(a.mel));
@@ -105,7 +103,8 @@ export const command: Command = {
       const scaleText = model.latentScale ? ` x [${model.latentScale.join(',')}]` : '';
       const fig = spectrogramStack([
         { title: 'original', audio: a.original },
-        ...(flowOnly ? [{ title: `flow alone (sigma ${sigma}${scaleText}): log-mel ${distances(a.original, flowOnly, melConfig).logMelDb.toFixed(2)} dB`, audio: flowOnly }] : []),
+        // With envelope matching on, the figure also shows what the flow alone made (same latent).
+        ...(a.flowAlone && result.flowAlone ? [{ title: `flow alone (sigma ${sigma}${scaleText}): log-mel ${result.flowAlone.logMelDb.toFixed(2)} dB`, audio: a.flowAlone }] : []),
         { title: `${envelope ? `flow + envelope matching x${envelope}` : `model copy-synthesis (sigma ${sigma}${scaleText})`}: log-mel ${result.model.logMelDb.toFixed(2)} dB`, audio: a.model },
         { title: `Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.): log-mel ${result.griffinLim.logMelDb.toFixed(2)} dB`, audio: a.griffinLim },
       ], sr, { title: id });

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { loadModelDir } from '../../io/model-dir.js';
 import { encodeWav } from '../../io/wav.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
-import { matchMelEnvelope } from '../../vocoder/envelope.js';
+import { applyPostFilters } from '../../vocoder/post-filter.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
 import { CliError, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
@@ -51,8 +51,7 @@ export const command: Command = {
       const z = zData ? (tf.tensor3d(zData, [1, n, g])) : undefined;
       return model.synthesize(m, { sigma, z, seed: o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { int: true }) }).dataSync() as Float32Array;
     });
-    if (denoiser) audio = denoiser.apply(audio, strength);
-    audio = matchMelEnvelope(audio, mel, envelope, config.mel);
+    audio = applyPostFilters(audio, mel, { denoiser, denoise: strength, envelope, melConfig: config.mel });
     const seconds = (performance.now() - t0) / 1000;
     await writeFile(o.out, encodeWav(audio, config.mel.sampleRate, { bitDepth: '16' }));
     const out = { samples: audio.length, sampleRate: config.mel.sampleRate, seconds: Number(seconds.toFixed(3)), xRealTime: Number((audio.length / config.mel.sampleRate / seconds).toFixed(3)), backend, out: o.out };

@@ -14,9 +14,9 @@ fv() { node bin/flowvox.mjs "$@"; }
 from="$run/${FROM:-best}"
 fv convert --model "$from" --out models/default --dtype float16
 # σ per latent level for these weights, chosen on the validation split, and ENVELOPE iterations of
-# mel-envelope matching after synthesis (default 4; docs/recipe-variants.md follow-up 16), both kept in
+# mel-envelope matching after synthesis (default 8; docs/recipe-variants.md follow-ups 16–17), both kept in
 # config.json "synthesis": everything below synthesises with them.
-fv tune-latent --model models/default --data data/speech --split validation --max-files 24 --envelope "${ENVELOPE:-4}" --write --json | tail -1 | tee "$run/tune-latent.json"
+fv tune-latent --model models/default --data data/speech --split validation --max-files 24 --envelope "${ENVELOPE:-8}" --write --json | tail -1 | tee "$run/tune-latent.json"
 fv export-samples --model models/default --data data/speech --count 4 --seconds 3 --out audio
 fv evaluate --model models/default --data data/speech --split test --max-files 12 --out "$run/eval-test.json" --json | tail -1
 fv evaluate --model models/default --data data/speech --split test-unseen --max-files 6 --out "$run/eval-unseen.json" --json | tail -1

@@ -54,6 +54,8 @@ export interface ServerOptions {
   maxConnections?: number;
   /** Anomaly calibration for scoring streams (default: the model's anomaly-calibration.json, if any). */
   calibration?: string;
+  /** Iterations of mel-envelope matching per chunk (default: the model's config.json "synthesis"). */
+  envelopeIterations?: number;
   /** Scoring streams at once, server-wide (default 4 per worker). */
   maxScoreStreams?: number;
 }
@@ -101,7 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const workers = Math.max(1, opts.workers ?? availableParallelism());
   const cfgJson = JSON.parse(await readFile(resolve(opts.modelDir, 'config.json'), 'utf8')) as { source?: string };
-  const pool = await WorkerPool.start(workers, { modelDir: resolve(opts.modelDir), backend: opts.backend ?? 'wasm', ...(opts.calibration ? { calibrationPath: resolve(opts.calibration) } : {}) });
+  const pool = await WorkerPool.start(workers, { modelDir: resolve(opts.modelDir), backend: opts.backend ?? 'wasm', ...(opts.calibration ? { calibrationPath: resolve(opts.calibration) } : {}), ...(opts.envelopeIterations !== undefined ? { envelopeIterations: opts.envelopeIterations } : {}) });
   const info = pool.info!;
   if (info.calibrationWarning) process.stderr.write(`flowvox: ${info.calibrationWarning}\n`);
   const geom = info.geometry;

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     info = { ...rest, hasFeatureFlow: ff !== undefined };
   }
 
-  const envelopeIterations = envelopeIterationsOf(config);
+  const envelopeIterations = init.envelopeIterations ?? envelopeIterationsOf(config);
   post({ type: 'ready', backend, geometry, waveglow: config.waveglow, mel: config.mel, source: config.source ?? null, envelopeIterations, calibration: info, calibrationWarning });
 
   port.on('message', (job: WorkerJob) => {

@@ -12,6 +12,8 @@ export interface WorkerInit {
   backend?: string;
   /** Anomaly calibration file (default: the model's anomaly-calibration.json when it ships one). */
   calibrationPath?: string;
+  /** Iterations of mel-envelope matching per chunk, overriding the model's config.json "synthesis". */
+  envelopeIterations?: number;
 }
 
 /** The calibration as the main thread needs it (the feature flow's weights stay in the workers). */

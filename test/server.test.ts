@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { startServer, type RunningServer } from '../server/index.js';
+import { matchMelEnvelope } from '../src/vocoder/envelope.js';
 import { StreamClient } from '../server/client.js';
 import { initBackend } from '../src/backend/index.js';
 import { logMelSpectrogram, TACOTRON_MEL } from '../src/dsp/mel.js';
@@ -129,6 +130,24 @@ describe('streaming over the wire', () => {
     expect(stats.timeToFirstAudioMs).toBeGreaterThan(0);
     expect(stats.xRealTime).toBeGreaterThan(0);
     await c.close();
+  });
+
+  it('serve --envelope N overrides the model\'s envelope matching: hello says so, and the stream equals the whole utterance after that filter', async () => {
+    const s = await startServer({ modelDir: join(TMP, 'tiny'), port: 0, workers: 1, queue: 1, audioDir: join(TMP, 'audio'), clientDir: join(TMP, 'client'), envelopeIterations: 3 });
+    try {
+      const c = await StreamClient.connect(s.url, {});
+      expect((await c.hello()).model.envelopeIterations).toBe(3);
+      expect(s.model.envelopeIterations).toBe(3);
+      const r = await c.stream({ type: 'start', id: 1, source: { kind: 'sample', sampleId: 's1' }, seed: 7, sigma: 0.6, chunkFrames: 8 });
+      expect(r.end.type).toBe('done');
+      const flow = whole(SAMPLE_MEL, SAMPLE_FRAMES, 0.6, 7);
+      const target = matchMelEnvelope(flow, { data: SAMPLE_MEL, frames: SAMPLE_FRAMES, nMels: nMel }, 3);
+      expect(maxAbs(target, flow)).toBeGreaterThan(1e-3); // the filter changes the audio
+      expect(maxAbs(r.pcm, target)).toBeLessThanOrEqual(1e-4);
+      await c.close();
+    } finally {
+      await s.close();
+    }
   });
 
   it('an uploaded .npy (server-chosen growing chunks) and a WAV (copy-synthesis) equal whole synthesis', async () => {

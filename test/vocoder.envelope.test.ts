@@ -1,7 +1,7 @@
 /** Mel-envelope matching (src/vocoder/envelope.ts): identity, convergence, fine structure kept, exact by chunks. */
 import { describe, expect, it } from 'vitest';
 import { logMelSpectrogram, TACOTRON_MEL } from '../src/dsp/mel.js';
-import { envelopeMarginSamples, matchMelEnvelope } from '../src/vocoder/envelope.js';
+import { ENVELOPE_MOMENTUM, envelopeMarginSamples, matchMelEnvelope } from '../src/vocoder/envelope.js';
 
 const SR = 22050;
 const HOP = TACOTRON_MEL.hop;
@@ -58,9 +58,25 @@ describe('mel-envelope matching', () => {
     expect(d[3]).toBeLessThan(d[2]!);
   });
 
+  it('without momentum, N iterations are N single ones in a row; the momentum gets closer in as many', () => {
+    const z = noise(x.length, 5);
+    let once = z;
+    for (let i = 0; i < 3; i++) once = matchMelEnvelope(once, mel, 1);
+    expect(maxAbsDiff(matchMelEnvelope(z, mel, 3, TACOTRON_MEL, 0, 0), once)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(matchMelEnvelope(z, mel, 3), once)).toBeGreaterThan(1e-3);
+    // Up to 2 iterations the momentum has nothing to act on yet.
+    expect(maxAbsDiff(matchMelEnvelope(z, mel, 2), matchMelEnvelope(z, mel, 2, TACOTRON_MEL, 0, 0))).toBe(0);
+    expect(ENVELOPE_MOMENTUM).toBeGreaterThan(0);
+    for (const n of [4, 8]) {
+      const plain = logMelRms(matchMelEnvelope(z, mel, n, TACOTRON_MEL, 0, 0), mel);
+      const fast = logMelRms(matchMelEnvelope(z, mel, n), mel);
+      expect(fast).toBeLessThan(plain * 0.95);
+    }
+  });
+
   it('a chunk synthesised with the margin each side equals the whole-signal result exactly', () => {
     const z = noise(x.length, 7);
-    for (const iterations of [1, 3]) {
+    for (const iterations of [1, 3, 8]) {
       const whole = matchMelEnvelope(z, mel, iterations);
       const margin = envelopeMarginSamples(iterations);
       for (const [keepStart, keepEnd] of [[0, 20 * HOP], [20 * HOP, 44 * HOP], [44 * HOP, x.length]] as const) {
@@ -84,5 +100,7 @@ describe('mel-envelope matching', () => {
     expect(() => matchMelEnvelope(x, mel, -1)).toThrow(/integer in \[0, 32\]/);
     expect(() => matchMelEnvelope(x, mel, 1.5)).toThrow(/integer/);
     expect(() => matchMelEnvelope(x, { data: new Float32Array(10), frames: 1, nMels: 10 }, 1)).toThrow(/10 bands/);
+    expect(() => matchMelEnvelope(x, mel, 3, TACOTRON_MEL, 0, 1)).toThrow(/momentum must be in \[0, 1\)/);
+    expect(() => matchMelEnvelope(x, mel, 3, TACOTRON_MEL, 0, Number.NaN)).toThrow(/momentum/);
   });
 });

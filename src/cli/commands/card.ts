@@ -199,7 +199,7 @@ function envelopeLines(cfg: ModelConfigFile): string[] {
   const n = envelopeIterationsOf(cfg);
   if (n === 0) return [];
   return [
-    `Synthesis ends with ${n} iterations of mel-envelope matching (config.json "synthesis"${cfg.synthesis?.envelope_source ? `, ${cfg.synthesis.envelope_source}` : ''}; \`src/vocoder/envelope.ts\`): each STFT frame of the flow's output is scaled band by band to the mel it was asked for, its phase and its structure within each band kept, and resynthesised. It is a post-filter, not part of the flow: the likelihood does not see it, and \`--envelope 0\` gives the flow's output as it is. The streaming server applies it chunk by chunk, with a margin that makes the chunks equal the whole-utterance result.`,
+    `Synthesis ends with ${n} iterations of mel-envelope matching (config.json "synthesis"${cfg.synthesis?.envelope_source ? `, ${cfg.synthesis.envelope_source}` : ''}; \`src/vocoder/envelope.ts\`): each STFT frame of the flow's output is scaled band by band to the mel it was asked for, its phase and its structure within each band kept, and resynthesised, with fast Griffin-Lim's momentum from the second iteration on. It is a post-filter, not part of the flow: the likelihood does not see it, and \`--envelope 0\` gives the flow's output as it is. The streaming server applies it chunk by chunk, with a margin that makes the chunks equal the whole-utterance result.`,
     '',
   ];
 }

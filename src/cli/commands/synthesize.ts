@@ -15,7 +15,7 @@ const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [
   the model's latent scale (config.json "synthesis", from "flowvox tune-latent"); --latent-scale
   a,b,… overrides it, --latent-scale 1 draws every level at σ. --envelope N runs N iterations of
   mel-envelope matching on the output (STFT, each band's magnitudes scaled to the mel, phase kept,
-  inverse STFT; src/vocoder/envelope.ts); the default is the model's config.json
+  inverse STFT, with fast Griffin-Lim's momentum; src/vocoder/envelope.ts); the default is the model's config.json
   "synthesis.envelope_iterations", else 0 (the flow's output as it is).
   JSON: {samples, sampleRate, seconds, xRealTime, backend} (xRealTime = audio seconds per wall second).`;
 

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { DENOISE_MARGIN_SAMPLES, postMarginSamples, synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { DENOISE_MARGIN_SAMPLES, postMarginSamples, synthesizeChunk, synthesizeChunked, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { applyPostFilters } from '../src/vocoder/post-filter.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { matchMelEnvelope } from '../src/vocoder/envelope.js';
 import { chunkSizes, contextFrames, geometryOf, latentSlice, melSlice, planChunks, planOverhead, type PlanOptions } from '../src/stream/planner.js';
@@ -173,6 +174,19 @@ describe.each(CASES)('seamless chunking: $name', ({ name, cfg, frames, sizes, in
       const short = chunked(model, mel, frames, z, { chunkFrames: big ? 25 : 7, extraSamples: extraSamples - 256 }, undefined, only, iterations);
       expect(maxAbs(short, target)).toBeGreaterThan(1e-4);
     }
+  });
+
+  it('synthesizeChunked (flowvox synthesize on long input) equals one pass with the same post-filters', () => {
+    const wholeMel = { data: mel, frames, nMels: model.config.n_mel_channels };
+    const post = { denoiser: new Denoiser(model), denoise: 0.1, envelope: 3, melConfig: TACOTRON_MEL };
+    const target = applyPostFilters(ref, wholeMel, post);
+    const seen: [number, number][] = [];
+    const size = big ? 64 : 7;
+    const got = synthesizeChunked(model, wholeMel, z, post, size, (done, total) => seen.push([done, total]));
+    const n = Math.ceil(frames / size);
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => [i + 1, n]));
+    expect(maxAbs(got, target)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbs(got, ref)).toBeGreaterThan(1e-3); // the post-filters did run
   });
 
   it('a long run leaves no tensors behind (the server synthesises for hours)', () => {

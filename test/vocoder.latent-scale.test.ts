@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { loadModelDir, saveModelDir, writeSynthesisSettings } from '../src/io/model-dir.js';
-import { encodeWav } from '../src/io/wav.js';
+import { decodeWav, encodeWav } from '../src/io/wav.js';
 import { utteranceLatent } from '../src/stream/chunk-synth.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
@@ -289,6 +289,26 @@ describe('flowvox tune-latent', () => {
     expect((await loadModelDir(envDir)).config.synthesis?.envelope_iterations).toBeUndefined();
     const bad = await runCli(evaluate, ['--model', envDir, '--data', corpus, '--envelope', '99']);
     expect(bad.error?.message).toMatch(/--envelope must be an integer in \[0, 32\]/);
+  });
+
+  it('synthesize --chunk-frames: a long mel goes chunk by chunk, with progress, and gives one pass\'s audio', async () => {
+    const wav = join(corpus, 'a.wav');
+    const run = async (cf: string) => {
+      const out = join(dir, `chunked-${cf}.wav`);
+      const s = await runCli<{ chunks: number; samples: number }>(synthesize, ['--model', modelDir, '--wav', wav, '--out', out, '--seed', '4', '--envelope', '2', '--chunk-frames', cf]);
+      expect(s.error).toBeNull();
+      return { ...s, audio: decodeWav(readFileSync(out)).samples };
+    };
+    const [one, chunked] = [await run('0'), await run('5')];
+    expect(one.json!.chunks).toBe(1);
+    expect(chunked.json!.chunks).toBe(Math.ceil(one.json!.samples / TACOTRON_MEL.hop / 5));
+    expect(chunked.stderr).toMatch(/synthesize \[/);
+    expect(chunked.audio.length).toBe(one.audio.length);
+    let d = 0;
+    for (let i = 0; i < one.audio.length; i++) d = Math.max(d, Math.abs(one.audio[i]! - chunked.audio[i]!));
+    expect(d).toBeLessThanOrEqual(2 / 32768); // 16-bit output: at most a rounding step apart
+    const bad = await runCli(synthesize, ['--model', modelDir, '--wav', wav, '--out', join(dir, 'x.wav'), '--chunk-frames', '-1']);
+    expect(bad.error?.message).toMatch(/--chunk-frames/);
   });
 
   it('the card states the scale, where it came from, and the evaluation it was measured with', async () => {

@@ -4,11 +4,11 @@
  * dropped. One parallel pass per chunk, a fixed sequence of standard ops as in synthesize().
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { MelConfig } from '../dsp/mel.js';
+import { TACOTRON_MEL, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { envelopeMarginSamples } from '../vocoder/envelope.js';
 import { applyPostFilters, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
-import type { Chunk } from './planner.js';
+import { geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
 
 /**
  * Samples of margin the denoiser needs each side so that a chunk's denoised samples equal the
@@ -68,4 +68,23 @@ export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z:
   const audio = applyPostFilters(synthesizeRange(model, c, mel, z), slice, post, c.synthStart / model.hop - c.melStart);
   const from = c.keepStart - c.synthStart;
   return audio.slice(from, from + (c.keepEnd - c.keepStart));
+}
+
+/**
+ * The whole utterance, chunk by chunk: at most `chunkFrames` mel frames kept per chunk, each
+ * synthesised with its flow context and its post-filter margin, so the result equals one pass with
+ * the same latent `z` (flat [N·g]) to float rounding. Memory then grows with the chunk, not with the
+ * utterance: `flowvox synthesize` uses it for long inputs. `onChunk(done, total)` reports progress.
+ * Throws when the model cannot be chunked (hop not a multiple of n_group).
+ */
+export function synthesizeChunked(model: WaveGlow, mel: MelSpectrogram, z: Float32Array, post: PostFilters, chunkFrames: number, onChunk?: (done: number, total: number) => void): Float32Array {
+  const geom = geometryOf(model);
+  const extraSamples = postMarginSamples(!!post.denoiser && (post.denoise ?? 0) > 0, post.envelope ?? 0, post.melConfig ?? TACOTRON_MEL);
+  const chunks = planChunks(geom, mel.frames, { chunkFrames, extraSamples });
+  const out = new Float32Array(model.samplesFor(mel.frames));
+  for (const c of chunks) {
+    out.set(synthesizeChunk(model, c, melSlice(mel.data, geom.nMel, c), latentSlice(z, geom.nGroup, c), post), c.keepStart);
+    onChunk?.(c.index + 1, chunks.length);
+  }
+  return out;
 }

@@ -5,9 +5,14 @@ import { encodeWav } from '../../io/wav.js';
 import { Denoiser } from '../../vocoder/denoiser.js';
 import { applyPostFilters } from '../../vocoder/post-filter.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
-import { CliError, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { synthesizeChunked, utteranceLatent } from '../../stream/chunk-synth.js';
+import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
 
-const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--z FILE.npy] [--seed S] --out OUT.wav [--json]
+/** Mel frames above which synthesize works chunk by chunk (see synthesizeChunked). */
+export const DEFAULT_CHUNK_FRAMES = 2048;
+
+const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--z FILE.npy] [--seed S]
+                   [--chunk-frames 2048] --out OUT.wav [--json]
   Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
   file through its own mel (copy-synthesis), into 16-bit audio. --z gives the latent explicitly
   (from "flowvox likelihood --z-out") for reproducible output; --denoise S subtracts S × the
@@ -17,7 +22,10 @@ const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [
   mel-envelope matching on the output (STFT, each band's magnitudes scaled to the mel, phase kept,
   inverse STFT, with fast Griffin-Lim's momentum; src/vocoder/envelope.ts); the default is the model's config.json
   "synthesis.envelope_iterations", else 0 (the flow's output as it is).
-  JSON: {samples, sampleRate, seconds, xRealTime, backend} (xRealTime = audio seconds per wall second).`;
+  A mel longer than --chunk-frames frames (default ${DEFAULT_CHUNK_FRAMES}, about 24 s at hop 256) is synthesised
+  chunk by chunk, as the streaming server does: the same audio as one pass, with the flow and the
+  filters working on one chunk at a time (less memory), and progress on stderr; 0: always one pass.
+  JSON: {samples, sampleRate, seconds, xRealTime, chunks, backend} (xRealTime = audio seconds per wall second).`;
 
 export const command: Command = {
   summary: 'vocode a mel spectrogram (or a WAV, by copy-synthesis) to audio',
@@ -25,6 +33,7 @@ export const command: Command = {
     const o = parse(argv, {
       model: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' }, sigma: { type: 'string' },
       denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' }, envelope: { type: 'string' },
+      'chunk-frames': { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out OUT.wav is required\n${HELP}`);
@@ -32,6 +41,8 @@ export const command: Command = {
     checkOutputFile(o.out, 'out');
     const sigma = num(o.sigma, 'sigma', 0.6, { min: 0, max: 10 });
     const strength = num(o.denoise, 'denoise', 0, { min: 0, max: 10 });
+    const chunkFrames = num(o['chunk-frames'], 'chunk-frames', DEFAULT_CHUNK_FRAMES, { min: 0, max: 1 << 20, int: true });
+    const seed = o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { int: true });
     const { backend } = await setupBackend(o.backend);
     const { model, config } = await loadModelDir(o.model).catch((e: Error) => {
       throw new CliError(e.message);
@@ -45,16 +56,32 @@ export const command: Command = {
     const zData = o.z ? await readLatentNpy(o.z, n, g) : null;
     const denoiser = strength > 0 ? new Denoiser(model) : null;
 
+    const post = { denoiser, denoise: strength, envelope, melConfig: config.mel };
+    // Chunked when the mel is long and the model can be chunked (hop a multiple of n_group).
+    const chunked = chunkFrames > 0 && mel.frames > chunkFrames && config.mel.hop % g === 0;
     const t0 = performance.now();
-    let audio = tf.tidy(() => {
-      const m = tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]);
-      const z = zData ? (tf.tensor3d(zData, [1, n, g])) : undefined;
-      return model.synthesize(m, { sigma, z, seed: o.seed === undefined ? undefined : num(o.seed, 'seed', 0, { int: true }) }).dataSync() as Float32Array;
-    });
-    audio = applyPostFilters(audio, mel, { denoiser, denoise: strength, envelope, melConfig: config.mel });
+    let audio: Float32Array;
+    let chunks = 1;
+    if (chunked) {
+      // The whole-utterance latent, drawn as one pass would draw it (a seed is needed to draw it once).
+      const z = zData ?? utteranceLatent(model, mel.frames, sigma, seed ?? Math.floor(Math.random() * 2 ** 31));
+      const progress = new Progress(Math.ceil(mel.frames / chunkFrames), 'synthesize ');
+      audio = synthesizeChunked(model, mel, z, post, chunkFrames, (done, total) => {
+        chunks = total;
+        progress.update(done, 'chunks');
+      });
+      progress.done();
+    } else {
+      audio = tf.tidy(() => {
+        const m = tf.tensor3d(mel.data, [1, mel.frames, mel.nMels]);
+        const z = zData ? (tf.tensor3d(zData, [1, n, g])) : undefined;
+        return model.synthesize(m, { sigma, z, seed }).dataSync() as Float32Array;
+      });
+      audio = applyPostFilters(audio, mel, post);
+    }
     const seconds = (performance.now() - t0) / 1000;
     await writeFile(o.out, encodeWav(audio, config.mel.sampleRate, { bitDepth: '16' }));
-    const out = { samples: audio.length, sampleRate: config.mel.sampleRate, seconds: Number(seconds.toFixed(3)), xRealTime: Number((audio.length / config.mel.sampleRate / seconds).toFixed(3)), backend, out: o.out };
+    const out = { samples: audio.length, sampleRate: config.mel.sampleRate, seconds: Number(seconds.toFixed(3)), xRealTime: Number((audio.length / config.mel.sampleRate / seconds).toFixed(3)), chunks, backend, out: o.out };
     if (o.json) printJson(out);
     else console.log(`wrote ${o.out}: ${(audio.length / out.sampleRate).toFixed(2)} s of audio in ${out.seconds} s (${out.xRealTime}× real time, ${backend})`);
   },

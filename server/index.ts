@@ -11,6 +11,7 @@ import { basename, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
+import { postMarginSamples } from '../src/stream/chunk-synth.js';
 import { contextFrames } from '../src/stream/planner.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, WS_PATH, type HelloMessage, type Limits, type ModelInfo } from '../src/stream/protocol.js';
 import { Connection } from './connection.js';
@@ -48,7 +49,7 @@ export interface ServerOptions {
   highWaterMark?: number;
   /** tfjs backend in the workers (default wasm). */
   backend?: string;
-  /** Default chunk size in frames (default: about twice the context, see defaultChunking). */
+  /** Default chunk size in frames (default: about twice the context plus the post-filter margin, see defaultChunking). */
   chunkFrames?: number;
   /** WebSocket connections at once (default 64); more get HTTP 503 at the upgrade. */
   maxConnections?: number;
@@ -73,7 +74,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Steady chunk size ≈ 2 × context (compute per kept sample ≤ ~2×) and a small first chunk for latency. */
+/**
+ * Steady chunk size ≈ 2 × what a chunk computes beyond what it keeps on each side (the flow's context
+ * plus the post-filter margin), so compute per kept sample stays ≤ ~2×; and a small first chunk for latency.
+ */
 export function defaultChunking(ctxFrames: number, maxChunkFrames: number): { chunkFrames: number; firstChunkFrames: number } {
   const chunkFrames = Math.min(maxChunkFrames, Math.max(16, Math.ceil((2 * ctxFrames) / 8) * 8));
   return { chunkFrames, firstChunkFrames: Math.max(4, Math.ceil(chunkFrames / 8)) };
@@ -108,7 +112,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (info.calibrationWarning) process.stderr.write(`flowvox: ${info.calibrationWarning}\n`);
   const geom = info.geometry;
   const ctxFrames = contextFrames(geom);
-  const chunking = opts.chunkFrames ? { chunkFrames: opts.chunkFrames, firstChunkFrames: opts.chunkFrames } : defaultChunking(ctxFrames, limits.maxChunkFrames);
+  // The envelope matching's margin is paid by every chunk (the denoiser's only by streams that ask for it).
+  const postFrames = postMarginSamples(false, info.envelopeIterations, info.mel) / geom.hop;
+  const chunking = opts.chunkFrames ? { chunkFrames: opts.chunkFrames, firstChunkFrames: opts.chunkFrames } : defaultChunking(ctxFrames + postFrames, limits.maxChunkFrames);
   const hwm = opts.highWaterMark ?? 1 << 20;
   const scheduler = new Scheduler(pool, {
     sampleRate: info.mel.sampleRate, geometry: geom, maxFrames: limits.maxFrames,

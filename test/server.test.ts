@@ -136,7 +136,15 @@ describe('streaming over the wire', () => {
     const s = await startServer({ modelDir: join(TMP, 'tiny'), port: 0, workers: 1, queue: 1, audioDir: join(TMP, 'audio'), clientDir: join(TMP, 'client'), envelopeIterations: 3 });
     try {
       const c = await StreamClient.connect(s.url, {});
-      expect((await c.hello()).model.envelopeIterations).toBe(3);
+      const h = await c.hello();
+      expect(h.model.envelopeIterations).toBe(3);
+      // Default chunks ≈ 2 × (context + the filter's margin: 3 · 768 samples → 9 frames) each side.
+      expect(h.defaultChunkFrames).toBe(Math.max(16, Math.ceil((2 * (h.model.contextFrames + 9)) / 8) * 8));
+      const plain = await connect();
+      const hp = await plain.hello();
+      expect(hp.model.contextFrames).toBe(h.model.contextFrames);
+      expect(h.defaultChunkFrames).toBeGreaterThan(hp.defaultChunkFrames);
+      await plain.close();
       expect(s.model.envelopeIterations).toBe(3);
       const r = await c.stream({ type: 'start', id: 1, source: { kind: 'sample', sampleId: 's1' }, seed: 7, sigma: 0.6, chunkFrames: 8 });
       expect(r.end.type).toBe('done');

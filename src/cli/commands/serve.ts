@@ -14,7 +14,7 @@ const HELP = `flowvox serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--wo
   --origin    comma-separated allowed browser origins, e.g. http://example.org:8080, or *
               (default: this host, localhost, 127.0.0.1)
   --token     shared secret: ws://…/ws?token=T or {"type":"auth","token":T} as the first message
-  --chunk-frames  fixed chunk size in mel frames (default: grows from small to ≈ 2 × the context)
+  --chunk-frames  fixed chunk size in mel frames (default: grows from small to ≈ 2 × (the context + the post-filter margin))
   --envelope  iterations of mel-envelope matching per chunk (default: the model's config.json
               "synthesis.envelope_iterations"; 0 is the flow's output as it is, and fastest)
   --calib     anomaly calibration for the scoring streams (default: the model's anomaly-calibration.json, if any)

@@ -158,9 +158,14 @@ export function runFlowvoxJson<T>(command: string, args: string[]): Promise<T> {
   });
 }
 
-/** The --envelope option (iterations of mel-envelope matching), else the model's own setting. */
+/** The --envelope flag (iterations of mel-envelope matching), checked; undefined when not given. */
+export function envelopeFlag(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : num(text, 'envelope', 0, { min: 0, max: MAX_ENVELOPE_ITERATIONS, int: true });
+}
+
+/** The --envelope option, else the model's own setting. */
 export function envelopeOption(text: string | undefined, config: Pick<ModelConfigFile, 'synthesis'>): number {
-  return text === undefined ? envelopeIterationsOf(config) : num(text, 'envelope', 0, { min: 0, max: MAX_ENVELOPE_ITERATIONS, int: true });
+  return envelopeFlag(text) ?? envelopeIterationsOf(config);
 }
 
 /** Applies a --latent-scale option ("1", or one value per latent level) to a loaded model. */

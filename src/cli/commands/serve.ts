@@ -1,8 +1,7 @@
 import { startServer } from '../../../server/index.js';
 import { ensureClientBuilt } from '../build-client.js';
 import { chooseModel } from '../../../server/default-model.js';
-import { MAX_ENVELOPE_ITERATIONS } from '../../vocoder/envelope.js';
-import { CliError, num, parse, printJson, type Command } from '../common.js';
+import { CliError, envelopeFlag, num, parse, printJson, type Command } from '../common.js';
 
 const HELP = `flowvox serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--workers N] [--queue N]
               [--origin LIST] [--token T] [--chunk-frames N] [--envelope N] [--calib FILE] [--json]
@@ -31,7 +30,7 @@ export const command: Command = {
     const workers = o.workers === undefined ? undefined : num(o.workers, 'workers', 1, { min: 1, max: 64, int: true });
     const queue = o.queue === undefined ? undefined : num(o.queue, 'queue', 0, { min: 0, max: 1000, int: true });
     const chunkFrames = o['chunk-frames'] === undefined ? undefined : num(o['chunk-frames'], 'chunk-frames', 1, { min: 1, max: 1024, int: true });
-    const envelope = o.envelope === undefined ? undefined : num(o.envelope, 'envelope', 0, { min: 0, max: MAX_ENVELOPE_ITERATIONS, int: true });
+    const envelope = envelopeFlag(o.envelope);
     if (o.token !== undefined && o.token.length < 1) throw new CliError('--token must not be empty');
     return serve({ model: o.model, host: o.host, port, workers, queue, chunkFrames, origins: o.origin?.split(',').map((s) => s.trim()).filter(Boolean), token: o.token, json: o.json, backend: o.backend, calibration: o.calib, envelope });
   },

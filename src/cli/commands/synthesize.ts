@@ -60,16 +60,13 @@ export const command: Command = {
     // Chunked when the mel is long and the model can be chunked (hop a multiple of n_group).
     const chunked = chunkFrames > 0 && mel.frames > chunkFrames && config.mel.hop % g === 0;
     const t0 = performance.now();
+    const chunks = chunked ? Math.ceil(mel.frames / chunkFrames) : 1;
     let audio: Float32Array;
-    let chunks = 1;
     if (chunked) {
       // The whole-utterance latent, drawn as one pass would draw it (a seed is needed to draw it once).
       const z = zData ?? utteranceLatent(model, mel.frames, sigma, seed ?? Math.floor(Math.random() * 2 ** 31));
-      const progress = new Progress(Math.ceil(mel.frames / chunkFrames), 'synthesize ');
-      audio = synthesizeChunked(model, mel, z, post, chunkFrames, (done, total) => {
-        chunks = total;
-        progress.update(done, 'chunks');
-      });
+      const progress = new Progress(chunks, 'synthesize ');
+      audio = synthesizeChunked(model, mel, z, post, chunkFrames, (done) => progress.update(done, 'chunks'));
       progress.done();
     } else {
       audio = tf.tidy(() => {

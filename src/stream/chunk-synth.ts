@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TACOTRON_MEL, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { envelopeMarginSamples } from '../vocoder/envelope.js';
-import { applyPostFilters, type PostFilters } from '../vocoder/post-filter.js';
+import { applyPostFilters, denoises, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import { geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
 
@@ -79,7 +79,7 @@ export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z:
  */
 export function synthesizeChunked(model: WaveGlow, mel: MelSpectrogram, z: Float32Array, post: PostFilters, chunkFrames: number, onChunk?: (done: number, total: number) => void): Float32Array {
   const geom = geometryOf(model);
-  const extraSamples = postMarginSamples(!!post.denoiser && (post.denoise ?? 0) > 0, post.envelope ?? 0, post.melConfig ?? TACOTRON_MEL);
+  const extraSamples = postMarginSamples(denoises(post), post.envelope ?? 0, post.melConfig ?? TACOTRON_MEL);
   const chunks = planChunks(geom, mel.frames, { chunkFrames, extraSamples });
   const out = new Float32Array(model.samplesFor(mel.frames));
   for (const c of chunks) {

@@ -17,10 +17,15 @@ export interface PostFilters {
   melConfig?: MelConfig;
 }
 
+/** Whether the denoiser runs (a chunk then needs its margin too). */
+export function denoises(p: PostFilters): p is PostFilters & { denoiser: Denoiser; denoise: number } {
+  return !!p.denoiser && (p.denoise ?? 0) > 0;
+}
+
 /** `audio` after the post-filters; `frameOffset` is the mel frame at audio sample 0 (a chunk's, else 0). */
 export function applyPostFilters(audio: Float32Array, mel: MelSpectrogram, p: PostFilters, frameOffset = 0): Float32Array {
   let out = audio;
-  if (p.denoiser && (p.denoise ?? 0) > 0) out = p.denoiser.apply(out, p.denoise);
+  if (denoises(p)) out = p.denoiser.apply(out, p.denoise);
   if ((p.envelope ?? 0) > 0) out = matchMelEnvelope(out, mel, p.envelope!, p.melConfig ?? TACOTRON_MEL, frameOffset);
   return out;
 }

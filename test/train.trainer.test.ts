@@ -7,6 +7,9 @@ import { decode, restore, serialize } from '../src/train/checkpoint.js';
 import { ParameterAverage } from '../src/train/ema.js';
 import { PlateauDecay, makeSchedule } from '../src/train/schedule.js';
 import { NonFiniteError, Trainer, meanNll } from '../src/train/trainer.js';
+import { weightsOf } from '../src/vocoder/model-dir.js';
+import { preset } from '../src/vocoder/presets.js';
+import { WaveGlow } from '../src/vocoder/waveglow.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -108,6 +111,34 @@ describe('float16 weights', () => {
       const b = t.get(n)!.dataSync();
       a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThanOrEqual(Math.abs(x) * 1e-3 + 1e-7));
     });
+  });
+});
+
+describe('float16 model files keep the 1x1 convolutions in float32', () => {
+  it('stores W exactly and everything else in half precision, in one mixed file', async () => {
+    const model = new WaveGlow({ ...preset('cpu-small'), n_flows: 4, WN_config: { n_layers: 2, n_channels: 16, kernel_size: 3 } }, 3);
+    const keep = model.precisionSensitive();
+    // One W per flow, and nothing else.
+    expect(keep.size).toBe(4);
+    const named = new Map(model.namedParameters());
+    for (const n of keep) expect(model.convs.some((c) => c.trainableVariables().includes(named.get(n)!))).toBe(true);
+    const w = await weightsOf(model, 'float16');
+    const sizes = model.namedParameters().map(([n, v]) => v.size * (keep.has(n) ? 4 : 2));
+    expect(w.data.byteLength).toBe(sizes.reduce((a, b) => a + b, 0));
+    const back = decode(w.manifest, w.data);
+    let rounded = 0;
+    for (const [n, v] of model.namedParameters()) {
+      const a = v.dataSync();
+      const b = back.get(n)!.dataSync();
+      if (keep.has(n)) expect(Array.from(b)).toEqual(Array.from(a));
+      else {
+        a.forEach((x, i) => expect(Math.abs(x - b[i]!)).toBeLessThanOrEqual(Math.abs(x) * 1e-3 + 1e-7));
+        rounded += a.filter((x, i) => x !== b[i]).length;
+      }
+    }
+    expect(rounded).toBeGreaterThan(1000); // the rest was rounded, not copied (zero-initialised tensors stay exact)
+    tf.dispose([...back.values()]);
+    model.dispose();
   });
 });
 

@@ -58,20 +58,28 @@ function toFloat16Bits(x: Float32Array): Uint16Array {
   return out;
 }
 
-/** Parameters stored as IEEE half floats (tfjs's `quantization: {dtype: 'float16'}`), decoded to float32. */
-async function encodeFloat16(named: tf.NamedTensorMap): Promise<{ data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] }> {
-  const parts: Uint16Array[] = [];
+/**
+ * Parameters stored as IEEE half floats (tfjs's `quantization: {dtype: 'float16'}`), decoded to float32;
+ * those named in `keep` stay float32 (tfjs reads a mixed list entry by entry).
+ */
+async function encodeFloat16(named: tf.NamedTensorMap, keep: ReadonlySet<string>): Promise<{ data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] }> {
+  const parts: Uint8Array[] = [];
   const specs: tf.io.WeightsManifestEntry[] = [];
   for (const [name, t] of Object.entries(named)) {
-    parts.push(toFloat16Bits((await t.data()) as Float32Array));
-    specs.push({ name, shape: t.shape, dtype: 'float32', quantization: { dtype: 'float16' } });
+    const values = (await t.data()) as Float32Array;
+    if (keep.has(name)) {
+      parts.push(new Uint8Array(Float32Array.from(values).buffer));
+      specs.push({ name, shape: t.shape, dtype: 'float32' });
+    } else {
+      parts.push(new Uint8Array(toFloat16Bits(values).buffer));
+      specs.push({ name, shape: t.shape, dtype: 'float32', quantization: { dtype: 'float16' } });
+    }
   }
-  const total = parts.reduce((s, p) => s + p.length, 0);
-  const all = new Uint16Array(total);
+  const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
   let off = 0;
   for (const p of parts) {
     all.set(p, off);
-    off += p.length;
+    off += p.byteLength;
   }
   return { data: all.buffer, specs };
 }
@@ -79,6 +87,8 @@ async function encodeFloat16(named: tf.NamedTensorMap): Promise<{ data: ArrayBuf
 export interface SerializeOptions {
   /** 'float16' halves the file (for shipped models); checkpoints stay float32 for exact resume. */
   dtype?: 'float32' | 'float16';
+  /** With 'float16': parameters to keep in float32 all the same (see `WaveGlow.precisionSensitive`). */
+  float32?: ReadonlySet<string>;
   /** More named tensors to keep in a checkpoint (e.g. a parameter average, `ema.<name>`). */
   extra?: [string, tf.Tensor][];
 }
@@ -92,7 +102,7 @@ export async function serialize(model: Module, optimizer?: Adam, meta?: Record<s
   if (optimizer) for (const [n, t] of model.namedState()) named[n] = t;
   for (const [n, t] of opts.extra ?? []) named[n] = t;
   if (opts.dtype === 'float16' && optimizer) throw new Error('checkpoints with optimizer state are stored in float32');
-  const { data, specs } = opts.dtype === 'float16' ? await encodeFloat16(named) : await tf.io.encodeWeights(named);
+  const { data, specs } = opts.dtype === 'float16' ? await encodeFloat16(named, opts.float32 ?? new Set()) : await tf.io.encodeWeights(named);
   return {
     manifest: {
       format: 'flowvox-weights',

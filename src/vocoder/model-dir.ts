@@ -78,5 +78,5 @@ export function modelFromWeights(cfg: ModelConfigFile, manifest: WeightsManifest
 }
 
 export function weightsOf(model: WaveGlow, dtype: 'float32' | 'float16' = 'float32'): Promise<SerializedWeights> {
-  return serialize(model, undefined, undefined, { dtype });
+  return serialize(model, undefined, undefined, { dtype, float32: model.precisionSensitive() });
 }

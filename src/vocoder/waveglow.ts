@@ -147,6 +147,17 @@ export class WaveGlow extends Module {
     return loss + 0.5 * Math.log(2 * Math.PI * sigma * sigma);
   }
 
+  /**
+   * Parameter names that a float16 model file keeps in float32: the 1x1 convolutions' W. The flow
+   * inverts them and takes their log-determinants, which amplify rounding: on the default voice,
+   * rounding only these 8 matrices to half precision cost 0.036 nats/sample of validation NLL,
+   * rounding all the other parameters less than 0.0001 (docs/recipe-variants.md, follow-up 18).
+   */
+  precisionSensitive(): Set<string> {
+    const convVars = new Set(this.convs.flatMap((c) => c.trainableVariables()));
+    return new Set(this.namedParameters().filter(([, v]) => convVars.has(v)).map(([n]) => n));
+  }
+
   /** Number of audio samples `frames` mel frames synthesise (NVIDIA's infer: T·hop). */
   samplesFor(frames: number): number {
     return frames * this.hop;

@@ -17,7 +17,7 @@ export { Permute, Reverse } from './bijectors/permute.js';
 export { ActNorm } from './bijectors/actnorm.js';
 export { Invertible1x1Conv, Invertible1x1ConvLU } from './bijectors/invertible-1x1-conv.js';
 export { Squeeze1D } from './bijectors/squeeze1d.js';
-export { LongTermPredictor, type LongTermPredictorOptions, type PredictorConditioner } from './bijectors/long-term-predictor.js';
+export { LongTermPredictor, ContextCoefficients, type LongTermPredictorOptions, type PredictorConditioner } from './bijectors/long-term-predictor.js';
 export { Blockwise, Identity } from './bijectors/blockwise.js';
 export { MaskedAutoregressiveFlow, affineTransformer, type ElementwiseTransformer, type AutoregressiveFlowOptions } from './bijectors/maf.js';
 export { InverseAutoregressiveFlow } from './bijectors/iaf.js';

@@ -1,10 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BaseBijector, type Context } from '../bijector.js';
-import type { Module } from '../module.js';
+import { Module } from '../module.js';
 
 /** Maps the context to predictor coefficients [B, frames, lags] (one row per frame of samples). */
 export interface PredictorConditioner extends Module {
   apply(context: tf.Tensor): tf.Tensor;
+}
+
+/** The context is the coefficients themselves, computed elsewhere (no parameters). */
+export class ContextCoefficients extends Module implements PredictorConditioner {
+  apply(context: tf.Tensor): tf.Tensor {
+    return tf.clone(context);
+  }
 }
 
 export interface LongTermPredictorOptions {

@@ -96,7 +96,7 @@ interface Geometry {
 }
 
 /** x_t = z_t + Σ_k a_{f(t),k} x_{t−L₀−k}, one example after another. */
-export function synthesize(z: Float32Array, a: Float32Array, g: Geometry): Float32Array {
+function synthesize(z: Float32Array, a: Float32Array, g: Geometry): Float32Array {
   const x = new Float32Array(z.length);
   for (let n = 0; n < g.batch; n++) {
     const o = n * g.length;
@@ -175,34 +175,29 @@ function synthesizeGrads(x: Float32Array, a: Float32Array, dx: Float32Array, g: 
   return [w, da];
 }
 
-function synthesis(z: tf.Tensor2D, a: tf.Tensor3D, g: Geometry): tf.Tensor2D {
+type Kernel = (signal: Float32Array, a: Float32Array, g: Geometry) => Float32Array;
+type Vjp = (x: Float32Array, a: Float32Array, dy: Float32Array, g: Geometry) => [Float32Array, Float32Array];
+
+/**
+ * `kernel` on (signal [B, T], a) as a tf op whose gradient is `vjp`. Both vector-Jacobian products above
+ * need x, the time-domain signal: the forward's output (synthesis) or the inverse's input (analysis).
+ */
+function hostOp(kernel: Kernel, vjp: Vjp, xIs: 'output' | 'input', g: Geometry): (signal: tf.Tensor2D, a: tf.Tensor3D) => tf.Tensor2D {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [zs, as, save] = args as [tf.Tensor2D, tf.Tensor3D, tf.GradSaveFunc];
-    const x = tf.tensor2d(synthesize(zs.dataSync() as Float32Array, as.dataSync() as Float32Array, g), zs.shape as [number, number]);
-    save([x, as]);
+    const [signal, a, save] = args as [tf.Tensor2D, tf.Tensor3D, tf.GradSaveFunc];
+    const out = tf.tensor2d(kernel(signal.dataSync() as Float32Array, a.dataSync() as Float32Array, g), signal.shape);
+    save([xIs === 'output' ? out : signal, a]);
     return {
-      value: x as tf.Tensor,
+      value: out as tf.Tensor,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dz, da] = synthesizeGrads(saved[0]!.dataSync() as Float32Array, saved[1]!.dataSync() as Float32Array, dy.dataSync() as Float32Array, g);
-        return [tf.tensor(dz, saved[0]!.shape), tf.tensor(da, saved[1]!.shape)];
+        const [x, coeffs] = saved as [tf.Tensor2D, tf.Tensor3D];
+        const [dSignal, da] = vjp(x.dataSync() as Float32Array, coeffs.dataSync() as Float32Array, dy.dataSync() as Float32Array, g);
+        return [tf.tensor(dSignal, x.shape), tf.tensor(da, coeffs.shape)];
       },
     };
   });
-  return op(z, a) as tf.Tensor2D;
+  return (signal, a) => op(signal, a) as tf.Tensor2D;
 }
 
-function analysis(x: tf.Tensor2D, a: tf.Tensor3D, g: Geometry): tf.Tensor2D {
-  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [xs, as, save] = args as [tf.Tensor2D, tf.Tensor3D, tf.GradSaveFunc];
-    save([xs, as]);
-    const z = tf.tensor2d(analyse(xs.dataSync() as Float32Array, as.dataSync() as Float32Array, g), xs.shape as [number, number]);
-    return {
-      value: z as tf.Tensor,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, da] = analyseGrads(saved[0]!.dataSync() as Float32Array, saved[1]!.dataSync() as Float32Array, dy.dataSync() as Float32Array, g);
-        return [tf.tensor(dx, saved[0]!.shape), tf.tensor(da, saved[1]!.shape)];
-      },
-    };
-  });
-  return op(x, a) as tf.Tensor2D;
-}
+const synthesis = (z: tf.Tensor2D, a: tf.Tensor3D, g: Geometry) => hostOp(synthesize, synthesizeGrads, 'output', g)(z, a);
+const analysis = (x: tf.Tensor2D, a: tf.Tensor3D, g: Geometry) => hostOp(analyse, analyseGrads, 'input', g)(x, a);

@@ -387,7 +387,7 @@ export const command: Command = {
       '```',
       '',
       `The weights are stored as float16, the 1x1 convolutions' matrices as float32 (\`flowvox convert --dtype float16\` of the run's ${modelRow && modelRow === best ? 'best ' : modelStep !== null ? `step-${modelStep} ` : ''}float32 model);`,
-      'the numbers above were measured on these float16 weights. The run itself (float32 parameters, Adam',
+      'the numbers above were measured on these weights. The run itself (float32 parameters, Adam',
       'state and the 1x1 convolutions\' kept inverses) is in `training/default-voice/`, and resumes exactly.',
       '',
       '## Learning curve (validation NLL, nats/sample)',

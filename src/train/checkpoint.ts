@@ -68,7 +68,7 @@ async function encodeFloat16(named: tf.NamedTensorMap, keep: ReadonlySet<string>
   for (const [name, t] of Object.entries(named)) {
     const values = (await t.data()) as Float32Array;
     if (keep.has(name)) {
-      parts.push(new Uint8Array(Float32Array.from(values).buffer));
+      parts.push(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
       specs.push({ name, shape: t.shape, dtype: 'float32' });
     } else {
       parts.push(new Uint8Array(toFloat16Bits(values).buffer));

@@ -17,8 +17,8 @@ import { voicedPeriodicity } from '../../dsp/periodicity.js';
 import { decodeWav, encodeWav } from '../../io/wav.js';
 import { ContextCoefficients, LongTermPredictor } from '../../flows/index.js';
 import { spectrogramStack } from '../../vocoder/evaluate.js';
+import { F, HOP, K, LMIN, NET_INPUT, SEG, melInput } from './pitch-common.js';
 
-const LMIN = 48, LMAX = 368, K = LMAX - LMIN + 1, HOP = 256, SEG = 8192, F = SEG / HOP, CTX = [-2, -1, 0, 1, 2, 3];
 const B = 16, MINUTES = Number(process.env.MINUTES ?? 50), LR_FLOW = Number(process.env.LR_FLOW ?? 2.5e-6), LR_HEAD = Number(process.env.LR_HEAD ?? 1e-3);
 const OUT = process.env.OUT ?? 'runs/ltp/ft';
 await initBackend('wasm');
@@ -27,18 +27,9 @@ const data = await loadAudioSplit('data/speech', 22050);
 const train = new SegmentSampler(data.train, SEG, TACOTRON_MEL), val = new SegmentSampler(data.validation, SEG, TACOTRON_MEL);
 
 const pw = (JSON.parse(readFileSync(process.env.PITCH ?? 'runs/ltp/pitchnet.json', 'utf8')) as number[][]).map((a) => new Float32Array(a));
-const [W1, b1, W2, b2, W3, b3] = [tf.tensor2d(pw[0]!, [480, 512]), tf.tensor1d(pw[1]!), tf.tensor2d(pw[2]!, [512, 512]), tf.tensor1d(pw[3]!), tf.tensor2d(pw[4]!, [512, K + 1]), tf.tensor1d(pw[5]!)];
+const [W1, b1, W2, b2, W3, b3] = [tf.tensor2d(pw[0]!, [NET_INPUT, 512]), tf.tensor1d(pw[1]!), tf.tensor2d(pw[2]!, [512, 512]), tf.tensor1d(pw[3]!), tf.tensor2d(pw[4]!, [512, K + 1]), tf.tensor1d(pw[5]!)];
 const wg = tf.variable(tf.zeros([512, 1]), true, 'ltp_wg') as tf.Variable<tf.Rank.R2>, bg = tf.variable(tf.zeros([1]), true, 'ltp_bg');
 
-function melInput(mel: Float32Array, b: number, frames: number, f0: number, nf: number): Float32Array {
-  const out = new Float32Array(b * nf * 80 * CTX.length);
-  let o = 0;
-  for (let n = 0; n < b; n++) for (let f = f0; f < f0 + nf; f++) for (const c of CTX) {
-    const j = Math.min(frames - 1, Math.max(0, f + c));
-    for (let m = 0; m < 80; m++) out[o++] = (mel[(n * frames + j) * 80 + m]! + 5) / 3;
-  }
-  return out;
-}
 /** Frozen pitch features for frames: hidden h [N, 512] and the lag distribution p [N, K] (voiced part, renormalised). */
 function pitchFeatures(m: tf.Tensor2D): { h: tf.Tensor2D; p: tf.Tensor2D } {
   return tf.tidy(() => {
@@ -49,27 +40,18 @@ function pitchFeatures(m: tf.Tensor2D): { h: tf.Tensor2D; p: tf.Tensor2D } {
 }
 const coeffs = (h: tf.Tensor2D, p: tf.Tensor2D) => tf.mul(tf.mul(0.95, tf.tanh(tf.add(mm(h, wg), bg))), p) as tf.Tensor2D;
 
-/** Lag matrix of data (no gradient needed): [N·F, HOP, K], row (f, i) = x[f·HOP + i − L_k] (0 before the start). */
-function lagMatrix(audio: Float32Array, b: number, len: number): Float32Array {
-  const nf = len / HOP, out = new Float32Array(b * nf * HOP * K);
-  let o = 0;
-  for (let n = 0; n < b; n++) for (let t0 = 0; t0 < len; t0++) {
-    const base = n * len + t0;
-    for (let k = 0; k < K; k++) { const L = LMIN + k; out[o++] = t0 >= L ? audio[base - L]! : 0; }
-  }
-  return out;
-}
+/** The predictor itself; its coefficients are computed here, so they come in as the context. */
+const ltp = new LongTermPredictor(new ContextCoefficients(), { minLag: LMIN, frame: HOP });
 function residual(d: { audio: Float32Array; mel: Float32Array; frames: number }, b: number) {
-  const m = tf.tensor2d(melInput(d.mel, b, d.frames, 0, F), [b * F, 480]);
+  const m = tf.tensor2d(melInput(d.mel, b, d.frames), [b * F, NET_INPUT]);
   const { h, p } = pitchFeatures(m);
-  const X = tf.tensor3d(lagMatrix(d.audio, b, SEG), [b * F, HOP, K]);
   const x = tf.tensor2d(d.audio, [b, SEG]);
   const mel = tf.tensor3d(d.mel, [b, d.frames, 80]);
   tf.dispose(m);
-  return { h, p, X, x, mel };
+  return { h, p, x, mel };
 }
 const residualLoss = (r: ReturnType<typeof residual>, useLtp = true) => {
-  const e = useLtp ? tf.sub(r.x, tf.reshape(tf.matMul(r.X, tf.expandDims(coeffs(r.h, r.p), 2)), [B, SEG])) : r.x;
+  const e = useLtp ? ltp.inverse(r.x, tf.reshape(coeffs(r.h, r.p), [B, F, K])) : r.x;
   return model.loss(e as tf.Tensor2D, r.mel);
 };
 const valSets = Array.from({ length: 8 }, (_, i) => val.draw(B, 1_000_000 + i));
@@ -103,7 +85,7 @@ while (Date.now() - t0 < MINUTES * 60_000) {
 log({ final: true, step, ...validate() });
 writeFileSync(`${OUT}-head.json`, JSON.stringify([Array.from(wg.dataSync()), Array.from(bg.dataSync())]));
 
-// Generation: flow sample e, then the IIR predictor on the host. Periodicity over the original's voiced frames.
+// Generation: flow sample e, then the predictor's recursion. Periodicity over the original's voiced frames.
 const manifest = JSON.parse(readFileSync('data/speech/manifest.json', 'utf8')) as { files: { path: string; split: string }[] };
 const files = manifest.files.filter((f) => f.split === 'validation').slice(0, Number(process.env.NFILES ?? 24));
 const res: number[][] = [];
@@ -114,11 +96,10 @@ for (const [i, f] of files.entries()) {
   const [eArr, aArr] = tf.tidy(() => {
     const mel = tf.tensor3d(lm.data, [1, T, 80]);
     const e = model.synthesize(mel, { sigma: 0.6, seed: i });
-    const { h, p } = pitchFeatures(tf.tensor2d(melInput(lm.data, 1, T, 0, nf), [nf, 480]));
+    const { h, p } = pitchFeatures(tf.tensor2d(melInput(lm.data, 1, T, 0, nf), [nf, NET_INPUT]));
     return [e.dataSync() as Float32Array, coeffs(h, p).dataSync() as Float32Array];
   });
-  // The library's bijector runs the recursion (the coefficients are already computed: a fixed conditioner).
-  const x = tf.tidy(() => new LongTermPredictor(new ContextCoefficients(), { minLag: LMIN, frame: HOP }).forward(tf.tensor2d(eArr, [1, eArr.length]), tf.tensor3d(aArr, [1, nf, K]))).dataSync() as Float32Array;
+  const x = tf.tidy(() => ltp.forward(tf.tensor2d(eArr, [1, eArr.length]), tf.tensor3d(aArr, [1, nf, K]))).dataSync() as Float32Array;
   const ref = audio.subarray(0, Math.min(audio.length, x.length));
   const pr = voicedPeriodicity(ref, [x.subarray(0, ref.length), eArr.subarray(0, ref.length)]);
   res.push([pr.reference, ...pr.means]);

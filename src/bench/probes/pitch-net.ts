@@ -7,15 +7,15 @@ import { SegmentSampler } from '../../vocoder/data.js';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { matMul as mm } from '../../nn/matmul.js';
+import { F, HOP, K, LMAX, LMIN, NET_INPUT, SEG, melInput } from './pitch-common.js';
 
-const LMIN = 48, LMAX = 368, K = LMAX - LMIN + 1, HOP = 256, SEG = 8192, F = SEG / HOP, CTX = [-2, -1, 0, 1, 2, 3];
 const B = Number(process.env.B ?? 16), MINUTES = Number(process.env.MINUTES ?? 10), HID = 512;
 await initBackend('wasm');
 const data = await loadAudioSplit('data/speech', 22050);
 const train = new SegmentSampler(data.train, SEG, TACOTRON_MEL), val = new SegmentSampler(data.validation, SEG, TACOTRON_MEL);
 
 /** Per frame (samples f·HOP … +HOP, window 768 centred there): best lag and its NCCF, or -1 if unvoiced. */
-export function labels(audio: Float32Array, b: number): { lag: Int32Array; r: Float32Array } {
+function labels(audio: Float32Array, b: number): { lag: Int32Array; r: Float32Array } {
   const lag = new Int32Array(b * F).fill(-1), rr = new Float32Array(b * F);
   const W = 512;
   const P = LMAX + W;
@@ -42,15 +42,6 @@ export function labels(audio: Float32Array, b: number): { lag: Int32Array; r: Fl
   }
   return { lag, r: rr };
 }
-function melInput(mel: Float32Array, b: number, frames: number): Float32Array {
-  const out = new Float32Array(b * F * 80 * CTX.length);
-  let o = 0;
-  for (let n = 0; n < b; n++) for (let f = 0; f < F; f++) for (const c of CTX) {
-    const j = Math.min(frames - 1, Math.max(0, f + c));
-    for (let m = 0; m < 80; m++) out[o++] = (mel[(n * frames + j) * 80 + m]! + 5) / 3;
-  }
-  return out;
-}
 /** Soft targets: Gaussian in log-lag (σ 2 %) around the label; class K = unvoiced. */
 function targets(lag: Int32Array): Float32Array {
   const out = new Float32Array(lag.length * (K + 1));
@@ -64,7 +55,7 @@ function targets(lag: Int32Array): Float32Array {
   return out;
 }
 const init = (r: number, c: number) => tf.variable(tf.randomNormal([r, c], 0, Math.sqrt(2 / r))) as tf.Variable<tf.Rank.R2>;
-const W1 = init(80 * CTX.length, HID), b1 = tf.variable(tf.zeros([HID])), W2 = init(HID, HID), b2 = tf.variable(tf.zeros([HID]));
+const W1 = init(NET_INPUT, HID), b1 = tf.variable(tf.zeros([HID])), W2 = init(HID, HID), b2 = tf.variable(tf.zeros([HID]));
 const W3 = tf.variable(tf.zeros([HID, K + 1])) as tf.Variable<tf.Rank.R2>, b3 = tf.variable(tf.zeros([K + 1]));
 const logits = (m: tf.Tensor2D) => tf.add(mm(tf.relu(tf.add(mm(tf.relu(tf.add(mm(m, W1), b1)) as tf.Tensor2D, W2), b2)) as tf.Tensor2D, W3), b3) as tf.Tensor2D;
 const opt = tf.train.adam(1e-3);
@@ -72,7 +63,7 @@ const valSets = Array.from({ length: 6 }, (_, i) => { const d = val.draw(B, 1_00
 function evaluate() {
   let voiced = 0, hit = 0, vuErr = 0, n = 0;
   for (const v of valSets) {
-    const p = tf.tidy(() => tf.argMax(logits(tf.tensor2d(v.m, [B * F, 80 * CTX.length])), 1).dataSync());
+    const p = tf.tidy(() => tf.argMax(logits(tf.tensor2d(v.m, [B * F, NET_INPUT])), 1).dataSync());
     for (let i = 0; i < v.l.length; i++) {
       n++;
       const L = v.l[i]!, k = p[i]!;
@@ -87,7 +78,7 @@ console.log(JSON.stringify({ step, ...evaluate() }));
 while (Date.now() - t0 < MINUTES * 60_000) {
   const d = train.draw(B, step + 1);
   const lab = labels(d.audio, B);
-  const m = tf.tensor2d(melInput(d.mel, B, d.frames), [B * F, 80 * CTX.length]), y = tf.tensor2d(targets(lab.lag), [B * F, K + 1]);
+  const m = tf.tensor2d(melInput(d.mel, B, d.frames), [B * F, NET_INPUT]), y = tf.tensor2d(targets(lab.lag), [B * F, K + 1]);
   const loss = opt.minimize(() => tf.mean(tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits(m))), 1))) as tf.Scalar, true)!;
   const l = loss.dataSync()[0]; tf.dispose([loss, m, y]);
   step++;

@@ -3,32 +3,30 @@
 import { loadAudioSplit } from '../../io/audio-dir.js';
 import { SegmentSampler } from '../../vocoder/data.js';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
-const SEG = 8192, HOP = 256, F = 32, LMIN = 48, LMAX = 368;
+import { lpc } from '../../anomaly/background.js';
+import { hannWindow } from '../../dsp/window.js';
+import { F, HOP, LMAX, LMIN, SEG } from './pitch-common.js';
 const data = await loadAudioSplit('data/speech', 22050);
 const val = new SegmentSampler(data.validation, SEG, TACOTRON_MEL);
-// The same whitening as the training proxy: order-24 LPC per frame (the flow models the envelope already).
+
+/**
+ * Each frame through its own order-24 LPC inverse filter (fitted on a 1024-sample Hann window centred on
+ * the frame): what is left once a short-term model of the spectral envelope, which the flow has, is taken out.
+ */
 const ORDER = 24;
 function whiten(audio: Float32Array, b: number): Float32Array {
   const out = new Float32Array(audio.length);
-  const win = new Float64Array(1024).map((_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / 1024));
-  const r = new Float64Array(ORDER + 1), a = new Float64Array(ORDER + 1), tmp = new Float64Array(ORDER + 1), seg = new Float64Array(1024);
+  const win = hannWindow(1024);
+  const seg = new Float64Array(1024);
   for (let n = 0; n < b; n++) {
     const x = audio.subarray(n * SEG, (n + 1) * SEG);
     for (let f = 0; f < F; f++) {
       const c = f * HOP + HOP / 2 - 512;
       for (let i = 0; i < 1024; i++) { const t = c + i; seg[i] = t >= 0 && t < SEG ? x[t]! * win[i]! : 0; }
-      for (let l = 0; l <= ORDER; l++) { let s = 0; for (let i = l; i < 1024; i++) s += seg[i]! * seg[i - l]!; r[l] = s; }
-      r[0] = r[0]! * (1 + 1e-4) + 1e-12;
-      a.fill(0); a[0] = 1; let err = r[0]!;
-      for (let i = 1; i <= ORDER; i++) {
-        let acc = r[i]!; for (let j = 1; j < i; j++) acc += a[j]! * r[i - j]!;
-        const k = -acc / err; tmp.set(a);
-        for (let j = 1; j < i; j++) a[j] = tmp[j]! + k * tmp[i - j]!;
-        a[i] = k; err *= 1 - k * k;
-      }
+      const a = lpc(seg, ORDER); // x̂_t = Σ_j a_j x_{t−1−j}
       for (let i = 0; i < HOP; i++) {
         const t = f * HOP + i; let s = x[t]!;
-        for (let j = 1; j <= ORDER; j++) if (t - j >= 0) s += a[j]! * x[t - j]!;
+        for (let j = 0; j < ORDER; j++) if (t - 1 - j >= 0) s -= a[j]! * x[t - 1 - j]!;
         out[n * SEG + t] = s;
       }
     }
@@ -36,7 +34,7 @@ function whiten(audio: Float32Array, b: number): Float32Array {
   return out;
 }
 for (const mode of ['raw', 'white']) {
-  const gains: number[] = [], gains3: number[] = [];
+  const gains: number[] = [];
   for (let i = 0; i < 8; i++) {
     const d = val.draw(8, 1_000_000 + i);
     const w = mode === 'raw' ? d.audio : whiten(d.audio, 8);

@@ -8,7 +8,7 @@
  * highWaterMark + maxAhead chunks, because no chunk is dispatched while the buffer is above it.
  */
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
-import { postMarginSamples } from '../src/stream/chunk-synth.js';
+import { PredictorHistory, postMarginSamples } from '../src/stream/chunk-synth.js';
 import { latentSlice, melSlice, planChunks, type Chunk, type ModelGeometry } from '../src/stream/planner.js';
 import { displayMel, encodeAudioFrame, type ErrorCode, type ServerMessage, type StreamStats } from '../src/stream/protocol.js';
 import { Backpressure } from './backpressure.js';
@@ -70,6 +70,8 @@ class Stream {
   nextDispatch = 0;
   nextSend = 0;
   inflight = 0;
+  /** A pitch predictor's history for the next chunk (models with one run a stream's chunks one at a time). */
+  readonly history = new PredictorHistory();
   readonly done = new Map<number, Float32Array>();
   paused = false;
   pauses = 0;
@@ -212,7 +214,8 @@ export class Scheduler {
 
   /** Dispatches the next chunk of the least-served active stream; false when none can go. */
   private dispatchNextChunk(): boolean {
-    const maxInflight = this.pool.size;
+    // A pitch predictor is a recursion: a chunk needs the audio of the one before (src/stream/chunk-synth.ts).
+    const maxInflight = this.opts.geometry.predictor ? 1 : this.pool.size;
     const maxAhead = this.pool.size + 1;
     let pick: Stream | null = null;
     for (const s of this.streams) {
@@ -266,7 +269,9 @@ export class Scheduler {
     // slice(): copies just this chunk's part (posting a view would copy its whole buffer).
     const mel = melSlice(s.mel, nMel, c).slice();
     const z = latentSlice(s.z, nGroup, c).slice();
-    const p = this.pool.run({ type: 'chunk', chunk: c, mel, z, denoise: s.req.denoise }, [mel.buffer, z.buffer]);
+    const predictor = this.opts.geometry.predictor !== null;
+    const history = predictor ? s.history.for(c) : undefined;
+    const p = this.pool.run({ type: 'chunk', chunk: c, mel, z, denoise: s.req.denoise, ...(history ? { history } : {}) }, [mel.buffer, z.buffer]);
     if (!p) return;
     s.nextDispatch++;
     s.inflight++;
@@ -275,6 +280,10 @@ export class Scheduler {
       if (s.state === 'finished') return;
       if (res.type === 'failed') return this.fail(s, res.code, res.message);
       if (res.type !== 'chunk') return this.fail(s, 'internal', 'unexpected worker reply');
+      if (predictor) {
+        if (!res.range) return this.fail(s, 'internal', 'the worker sent no pitch-predictor history');
+        s.history.record(c, history!, res.range);
+      }
       s.computeMs += res.ms;
       const per = res.ms / (c.ctxEnd - c.ctxStart);
       this.msPerPosition = this.msPerPosition === 0 ? per : 0.8 * this.msPerPosition + 0.2 * per;

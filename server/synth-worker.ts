@@ -13,7 +13,7 @@ import { melFromNpy } from '../src/dsp/npy.js';
 import { loadModelDir } from '../src/io/model-dir.js';
 import { envelopeIterationsOf } from '../src/vocoder/model-dir.js';
 import { decodeWav } from '../src/io/wav.js';
-import { synthesizeChunk, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { synthesizeChunkAndRange, utteranceLatent } from '../src/stream/chunk-synth.js';
 import { geometryOf } from '../src/stream/planner.js';
 import type { ErrorCode } from '../src/stream/protocol.js';
 import { Denoiser } from '../src/vocoder/denoiser.js';
@@ -86,8 +86,12 @@ async function main(): Promise<void> {
         post({ type: 'scored', job: job.job, scores, ms: performance.now() - t0 });
       } else {
         if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
-        const pcm = synthesizeChunk(model, job.chunk, job.mel, job.z, { denoiser, denoise: job.denoise, envelope: envelopeIterations, melConfig: config.mel });
-        post({ type: 'chunk', job: job.job, pcm, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer]);
+        const post_ = { denoiser, denoise: job.denoise, envelope: envelopeIterations, melConfig: config.mel };
+        const { pcm, range } = synthesizeChunkAndRange(model, job.chunk, job.mel, job.z, post_, job.history);
+        if (model.predictor) {
+          const r = range.slice(); // its own buffer, to transfer
+          post({ type: 'chunk', job: job.job, pcm, range: r, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer, r.buffer as ArrayBuffer]);
+        } else post({ type: 'chunk', job: job.job, pcm, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer]);
       }
     } catch (e) {
       const code = e instanceof JobError ? e.code : 'internal';

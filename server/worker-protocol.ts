@@ -53,6 +53,8 @@ export interface ChunkJob {
   /** Latent positions [ctxStart, ctxEnd). */
   z: Float32Array;
   denoise: number;
+  /** A pitch predictor's history: the audio [historyStart, synthStart) before post-filters (models with one). */
+  history?: Float32Array;
 }
 
 /** Score one window of a scoring stream (stateless: the stream's state stays on the main thread). */
@@ -86,6 +88,8 @@ export interface ChunkResult {
   type: 'chunk';
   job: number;
   pcm: Float32Array;
+  /** With a pitch predictor: the synthesised range before post-filters, the next chunk's history. */
+  range?: Float32Array;
   ms: number;
 }
 

@@ -26,6 +26,8 @@ describe('periodicity (NCCF peak over pitch lags)', () => {
     const r = framePeriodicity(x).periodicity;
     expect(r.length).toBe(periodicityFrames(SR));
     for (const v of interior(r)) expect(v).toBeCloseTo(1, 9);
+    // The peak's lag is the period (not a multiple of it, which correlates as well).
+    expect(new Set(interior(Float64Array.from(framePeriodicity(x).lag)))).toEqual(new Set([147]));
     const tone = Float32Array.from({ length: SR }, (_, i) => Math.sin((2 * Math.PI * 200 * i) / SR));
     expect(Math.min(...interior(framePeriodicity(tone).periodicity))).toBeGreaterThan(0.99);
   });

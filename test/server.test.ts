@@ -21,6 +21,7 @@ import { decodeWav, encodeWav } from '../src/io/wav.js';
 import type { ErrorMessage, ServerMessage } from '../src/stream/protocol.js';
 import { gaussian, mulberry32 } from '../src/util/random.js';
 import { preset } from '../src/vocoder/presets.js';
+import { DEFAULT_PITCH_PREDICTOR } from '../src/vocoder/pitch.js';
 import { WaveGlow, type WaveGlowConfig } from '../src/vocoder/waveglow.js';
 import { randomizeCouplings } from './helpers/random-waveglow.js';
 
@@ -155,6 +156,36 @@ describe('streaming over the wire', () => {
       await c.close();
     } finally {
       await s.close();
+    }
+  });
+
+  it('a model with a pitch predictor streams in order (each chunk continuing the last one\'s recursion) and equals whole synthesis', async () => {
+    const cfg: WaveGlowConfig = { ...preset('cpu-small'), n_flows: 2, WN_config: { n_layers: 1, n_channels: 8, kernel_size: 3 }, predictor: { ...DEFAULT_PITCH_PREDICTOR, hidden: 16 } };
+    const model = new WaveGlow(cfg, 5);
+    randomizeCouplings(model, 3);
+    // A gain far from 0 (a new predictor's is 0: it would pass the flow's output through unchanged).
+    model.namedParameters().find(([n]) => n === 'predictor.net.gain.b')![1].assign(tf.tensor1d([1.2]));
+    await saveModelDir(join(TMP, 'pitch'), model, { source: 'test: pitch predictor' });
+    const s = await startServer({ modelDir: join(TMP, 'pitch'), port: 0, workers: 2, queue: 1, audioDir: join(TMP, 'audio'), clientDir: join(TMP, 'client'), envelopeIterations: 1 });
+    try {
+      const c = await StreamClient.connect(s.url, {});
+      await c.hello();
+      const r = await c.stream({ type: 'start', id: 1, source: { kind: 'sample', sampleId: 's1' }, seed: 7, sigma: 0.6, chunkFrames: 4 });
+      expect(r.end.type).toBe('done');
+      expect(r.frames.length).toBeGreaterThan(2);
+      const [target, flowOnly] = tf.tidy(() => {
+        const mel = tf.tensor3d(SAMPLE_MEL, [1, SAMPLE_FRAMES, nMel]);
+        const x = model.synthesize(mel, { sigma: 0.6, seed: 7 });
+        const e = model.flow.forward(model.drawLatent(1, SAMPLE_FRAMES * 256, 0.6, 7), model.conditioning(mel, SAMPLE_FRAMES * 256));
+        return [x.dataSync() as Float32Array, e.dataSync() as Float32Array];
+      });
+      const melObj = { data: SAMPLE_MEL, frames: SAMPLE_FRAMES, nMels: nMel };
+      expect(maxAbs(r.pcm, matchMelEnvelope(target, melObj, 1))).toBeLessThanOrEqual(1e-4);
+      expect(maxAbs(r.pcm, matchMelEnvelope(flowOnly, melObj, 1))).toBeGreaterThan(1e-3); // the predictor ran
+      await c.close();
+    } finally {
+      await s.close();
+      model.dispose();
     }
   });
 

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { DENOISE_MARGIN_SAMPLES, postMarginSamples, synthesizeChunk, synthesizeChunked, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { DENOISE_MARGIN_SAMPLES, PredictorHistory, postMarginSamples, synthesizeChunk, synthesizeChunkAndRange, synthesizeChunked, utteranceLatent } from '../src/stream/chunk-synth.js';
+import { DEFAULT_PITCH_PREDICTOR } from '../src/vocoder/pitch.js';
 import { applyPostFilters } from '../src/vocoder/post-filter.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { matchMelEnvelope } from '../src/vocoder/envelope.js';
@@ -211,5 +212,65 @@ describe.each(CASES)('seamless chunking: $name', ({ name, cfg, frames, sizes, in
     // only the small models clear the 1e−4 tolerance by a margin.
     expect(short).toBeGreaterThan(Math.max(exact * 10, 0));
     if (!big) expect(short).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('seamless chunking with a pitch predictor (a recursion: chunks run in order, passing history on)', () => {
+  const cfg: WaveGlowConfig = { ...preset('cpu-small'), n_flows: 4, WN_config: { n_layers: 2, n_channels: 16, kernel_size: 3 }, predictor: { ...DEFAULT_PITCH_PREDICTOR, hidden: 32 } };
+  const frames = 40;
+  let model: WaveGlow;
+  let mel: Float32Array;
+  let z: Float32Array;
+  let ref: Float32Array;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    model = new WaveGlow(cfg, 3);
+    // Random pitch net and gain too: coefficients vary over lags and frames, |g| < 0.95.
+    randomizeWeights(model, 11, { inner: 3 });
+    mel = melOf(frames, 80, 5);
+    z = utteranceLatent(model, frames, 0.6, 1234);
+    ref = whole(model, mel, frames, z);
+  });
+
+  /** Chunks in order, each given the history the previous ones computed (or `wrong` history from chunk 1 on). */
+  function inOrder(opts: PlanOptions, envelope = 0, wrong = false): Float32Array {
+    const geom = geometryOf(model);
+    const out = new Float32Array(model.samplesFor(frames));
+    const history = new PredictorHistory();
+    for (const c of planChunks(geom, frames, opts)) {
+      let h = history.for(c);
+      if (wrong && c.index > 0) h = new Float32Array(h.length);
+      const r = synthesizeChunkAndRange(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c), { envelope, melConfig: TACOTRON_MEL }, h);
+      history.record(c, h, r.range);
+      out.set(r.pcm, c.keepStart);
+    }
+    return out;
+  }
+
+  it('the predictor acts: the whole pass differs from the flow alone', () => {
+    const flowOnly = tf.tidy(() => model.flow.forward(tf.tensor3d(z, [1, frames, 256]), model.conditioning(tf.tensor3d(mel, [1, frames, 80]), frames * 256)).dataSync() as Float32Array);
+    expect(maxAbs(flowOnly, ref)).toBeGreaterThan(1e-2);
+  });
+
+  it.each([1, 3, 7, 40])('chunks of %i frames equal the whole pass (≤ 1e-4)', (chunkFrames) => {
+    expect(maxAbs(inOrder({ chunkFrames }), ref)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('with mel-envelope matching margins, and through synthesizeChunked', () => {
+    const wholeMel = { data: mel, frames, nMels: 80 };
+    const target = matchMelEnvelope(ref, wholeMel, 2, TACOTRON_MEL);
+    const extraSamples = postMarginSamples(false, 2, TACOTRON_MEL);
+    expect(maxAbs(inOrder({ chunkFrames: 5, firstChunkFrames: 1, extraSamples }, 2), target)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbs(synthesizeChunked(model, wholeMel, z, { envelope: 2, melConfig: TACOTRON_MEL }, 6), target)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('the history matters: without it a chunk is refused, with a wrong one it differs', () => {
+    const geom = geometryOf(model);
+    expect(geom.predictor).toEqual({ historySamples: 512, backFrames: 2, aheadFrames: 3 });
+    const c = planChunks(geom, frames, { chunkFrames: 7 })[2]!;
+    expect(c.historyStart).toBe(c.synthStart - 512);
+    expect(() => synthesizeChunk(model, c, melSlice(mel, geom.nMel, c), latentSlice(z, geom.nGroup, c))).toThrow(/needs the 512 samples before it/);
+    expect(() => new PredictorHistory().for(c)).toThrow(/must run in order/);
+    expect(maxAbs(inOrder({ chunkFrames: 7 }, 0, true), ref)).toBeGreaterThan(1e-3);
   });
 });

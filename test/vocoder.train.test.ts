@@ -189,6 +189,30 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     await expect(train.run(['--data', data, '--out', join(dir, 'init-missing'), '--steps', '1', '--init-from', join(dir, 'nowhere')])).rejects.toThrow(/not a flowvox model directory/);
   });
 
+  it('adds a pitch predictor to a trained model (--predictor): pitch net pretrained then fixed, gain at its own rate, on 2 threads', async () => {
+    const from = join(dir, 'a', 'last');
+    const out = join(dir, 'pitch');
+    const args = ['--data', data, '--out', out, '--lr', '1e-7', '--warmup', '0', '--predictor-lr', '1e-2', '--val-batches', '1', '--workers', '2', '--batch', '2', '--segment', '4096'];
+    const first = await runJson(train, [...args, '--init-from', from, '--predictor', '--pitch-minutes', '0.02', '--steps', '2']);
+    const pre = first.pitchPretrain as { steps: number; after: { voicedShare: number } };
+    expect(pre.steps).toBeGreaterThan(0);
+    expect(pre.after.voicedShare).toBeGreaterThan(0.5); // harmonic tones
+    expect(first.predictorLr).toBe(1e-2);
+    expect(JSON.parse(readFileSync(join(out, 'last', 'config.json'), 'utf8')).waveglow.predictor.max_lag).toBe(368);
+    const weights = async () => { const w = await loadWeights(join(out, 'checkpoint')); return decode(w.manifest, w.data); };
+    const before = await weights();
+    await runJson(train, [...args, '--resume', '--steps', '2']);
+    const after = await weights();
+    const diff = (k: string) => { const [x, y] = [before.get(k)!.dataSync() as Float32Array, after.get(k)!.dataSync() as Float32Array]; let m = 0; x.forEach((v, i) => (m = Math.max(m, Math.abs(v - y[i]!)))); return m; };
+    // The gain moves at 1e-2 (Adam: about that much per step), the flow at 1e-7, the pitch net not at all.
+    expect(diff('predictor.net.gain.b')).toBeGreaterThan(1e-3);
+    expect(diff('flow.1.1.inner.net.start.w')).toBeLessThan(1e-5);
+    expect(diff('predictor.net.pitch.0.w')).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).predictorLr).toBe(1e-2);
+    await expect(train.run([...args, '--resume', '--steps', '1', '--predictor'])).rejects.toThrow(/cannot be combined with --resume/);
+    await expect(train.run([...common, '--out', join(dir, 'no-pitch'), '--steps', '1', '--predictor-lr', '1e-3'])).rejects.toThrow(/no pitch predictor/);
+  });
+
   it('refuses to overwrite a run without --resume', async () => {
     await expect(train.run([...common, '--out', join(dir, 'a'), '--steps', '1'])).rejects.toThrow(/--resume/);
   });

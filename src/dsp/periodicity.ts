@@ -50,6 +50,8 @@ export interface FramePeriodicity {
   periodicity: Float64Array;
   /** Σ x² over each frame's window. */
   energy: Float64Array;
+  /** The lag τ of r_t's peak, in samples (0 for a silent frame): the pitch period where the frame is voiced. */
+  lag: Int32Array;
 }
 
 /**
@@ -66,6 +68,7 @@ export function framePeriodicity(x: Float32Array, config: Partial<PeriodicityCon
   const cum = new Float64Array(span + 1); // running Σ x² over seg, for each lag's energy
   const periodicity = new Float64Array(which.length);
   const energy = new Float64Array(which.length);
+  const lag = new Int32Array(which.length);
   for (let k = 0; k < which.length; k++) {
     const t = which[k]!;
     if (!Number.isInteger(t) || t < 0 || t >= total) throw new Error(`frame ${t} is outside 0…${total - 1}`);
@@ -85,11 +88,14 @@ export function framePeriodicity(x: Float32Array, config: Partial<PeriodicityCon
       let dot = 0;
       for (let n = 0; n < W; n++) dot += seg[n]! * seg[n + tau]!;
       const r = dot / Math.sqrt(e0 * et);
-      if (r > best) best = r;
+      if (r > best) {
+        best = r;
+        lag[k] = tau;
+      }
     }
     periodicity[k] = best;
   }
-  return { periodicity, energy };
+  return { periodicity, energy, lag };
 }
 
 export interface VoicedPeriodicity {

@@ -2,12 +2,15 @@
  * Synthesis of one planned chunk through WaveGlow's public pieces: conditioning() on the chunk's
  * mel slice, flow.forward() on the chunk's slice of the whole-utterance latent, then the context
  * dropped. One parallel pass per chunk, a fixed sequence of standard ops as in synthesize().
+ * With a pitch predictor, its recursion then runs over the range, continuing from the history that
+ * the previous chunks computed (`PredictorHistory`), so chunks of one utterance run in order.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TACOTRON_MEL, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { envelopeMarginSamples } from '../vocoder/envelope.js';
 import { applyPostFilters, denoises, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
+import { ContextCoefficients, LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
 import { geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
 
 /**
@@ -37,9 +40,10 @@ export function utteranceLatent(model: WaveGlow, frames: number, sigma: number, 
 
 /**
  * Audio for chunk `c`'s synthesised range [synthStart, synthEnd), from the mel frames
- * [melStart, melEnd) (channels-last) and the latent positions [ctxStart, ctxEnd).
+ * [melStart, melEnd) (channels-last) and the latent positions [ctxStart, ctxEnd); with a pitch
+ * predictor also from `history`, the audio [historyStart, synthStart) before its post-filters.
  */
-export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array): Float32Array {
+export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, history: Float32Array = new Float32Array(0)): Float32Array {
   const g = model.config.n_group;
   const hop = model.hop;
   const nMel = model.config.n_mel_channels;
@@ -55,19 +59,76 @@ export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z:
     const condCtx = tf.slice(cond, [0, c.ctxStart - skip, 0], [1, positions, cond.shape[2]]);
     const audio = model.flow.forward(tf.tensor3d(z, [1, positions, g]), condCtx) as tf.Tensor2D;
     const from = c.synthStart - c.ctxStart * g;
-    return tf.slice(audio, [0, from], [1, c.synthEnd - c.synthStart]).dataSync() as Float32Array;
+    const range = tf.slice(audio, [0, from], [1, c.synthEnd - c.synthStart]);
+    return (model.predictor ? continuePredictor(model, c, m, range, history) : range).dataSync() as Float32Array;
   });
+}
+
+/** The predictor's recursion as a bijector whose context is the coefficients themselves, per model. */
+const direct = new WeakMap<WaveGlow, LongTermPredictor>();
+
+/**
+ * x over [synthStart, synthEnd) from the flow's residual there and x over [historyStart, synthStart):
+ * the history's own residual (the inverse, with zeros before it) followed by the chunk's, run through
+ * the recursion, gives the history back and then x exactly as the whole-utterance pass does.
+ */
+function continuePredictor(model: WaveGlow, c: Chunk, mel: tf.Tensor3D, residual: tf.Tensor, history: Float32Array): tf.Tensor {
+  const p = model.predictor!;
+  if (history.length !== c.synthStart - c.historyStart) {
+    throw new Error(`chunk ${c.index}: the pitch predictor needs the ${c.synthStart - c.historyStart} samples before it, got ${history.length}`);
+  }
+  let lt = direct.get(model);
+  if (!lt) direct.set(model, (lt = new LongTermPredictor(new ContextCoefficients(), { minLag: p.minLag, frame: p.frame })));
+  // Coefficient rows from the frame at historyStart on (the mel slice starts at melStart).
+  const all = p.conditioner.apply(mel) as tf.Tensor3D;
+  const rows = Math.ceil((c.synthEnd - c.historyStart) / p.frame);
+  const a = tf.slice(all, [0, c.historyStart / p.frame - c.melStart, 0], [1, rows, all.shape[2]]);
+  const h = tf.tensor2d(history, [1, history.length]);
+  const x = lt.forward(tf.concat([lt.inverse(h, a), residual], 1), a);
+  return tf.slice(x, [0, history.length], [1, c.synthEnd - c.synthStart]);
+}
+
+/**
+ * What a stream's next chunk needs as pitch-predictor history: the audio before post-filters over
+ * [historyStart, synthEnd) of the last chunk done (chunks in order; each needs less than one chunk back).
+ */
+export class PredictorHistory {
+  private start = 0;
+  private data = new Float32Array(0);
+
+  /** x over [c.historyStart, c.synthStart) (empty at the utterance's start or without a predictor). */
+  for(c: Chunk): Float32Array {
+    if (c.historyStart === c.synthStart) return new Float32Array(0);
+    const [from, to] = [c.historyStart - this.start, c.synthStart - this.start];
+    if (from < 0 || to > this.data.length) throw new Error(`chunk ${c.index}: its pitch-predictor history [${c.historyStart}, ${c.synthStart}) is not known yet; a stream's chunks must run in order`);
+    return this.data.slice(from, to);
+  }
+
+  /** Keeps chunk `c`'s history and its synthesised range (before post-filters). */
+  record(c: Chunk, history: Float32Array, range: Float32Array): void {
+    const data = new Float32Array(history.length + range.length);
+    data.set(history);
+    data.set(range, history.length);
+    this.start = c.historyStart;
+    this.data = data;
+  }
 }
 
 /**
  * The chunk's kept samples [keepStart, keepEnd): synthesis, the post-filters (the envelope matched to
  * the chunk's mel slice, aligned by frame), margins cut.
  */
-export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, post: PostFilters = {}): Float32Array {
+export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, post: PostFilters = {}, history?: Float32Array): Float32Array {
+  return synthesizeChunkAndRange(model, c, mel, z, post, history).pcm;
+}
+
+/** `synthesizeChunk`, and the synthesised range before post-filters (`range`: a pitch predictor's next history). */
+export function synthesizeChunkAndRange(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, post: PostFilters = {}, history?: Float32Array): { pcm: Float32Array; range: Float32Array } {
   const slice = { data: mel, frames: c.melEnd - c.melStart, nMels: model.config.n_mel_channels };
-  const audio = applyPostFilters(synthesizeRange(model, c, mel, z), slice, post, c.synthStart / model.hop - c.melStart);
+  const range = synthesizeRange(model, c, mel, z, history);
+  const audio = applyPostFilters(range.slice(), slice, post, c.synthStart / model.hop - c.melStart);
   const from = c.keepStart - c.synthStart;
-  return audio.slice(from, from + (c.keepEnd - c.keepStart));
+  return { pcm: audio.slice(from, from + (c.keepEnd - c.keepStart)), range };
 }
 
 /**
@@ -82,8 +143,12 @@ export function synthesizeChunked(model: WaveGlow, mel: MelSpectrogram, z: Float
   const extraSamples = postMarginSamples(denoises(post), post.envelope ?? 0, post.melConfig ?? TACOTRON_MEL);
   const chunks = planChunks(geom, mel.frames, { chunkFrames, extraSamples });
   const out = new Float32Array(model.samplesFor(mel.frames));
+  const history = new PredictorHistory();
   for (const c of chunks) {
-    out.set(synthesizeChunk(model, c, melSlice(mel.data, geom.nMel, c), latentSlice(z, geom.nGroup, c), post), c.keepStart);
+    const before = history.for(c);
+    const r = synthesizeChunkAndRange(model, c, melSlice(mel.data, geom.nMel, c), latentSlice(z, geom.nGroup, c), post, before);
+    if (geom.predictor) history.record(c, before, r.range);
+    out.set(r.pcm, c.keepStart);
     onChunk?.(c.index + 1, chunks.length);
   }
   return out;

@@ -14,6 +14,11 @@
  * again. Inside the kept range every value then sees exactly the inputs it sees in the whole pass.
  * An optional `extraSamples` margin (for the denoiser's STFT) widens the synthesised range before
  * the context is added; it is cut off after post-processing.
+ *
+ * A pitch predictor (WaveGlow's optional LongTermPredictor) is a recursion with unbounded memory:
+ * x over the synthesised range needs x over the `historySamples` before it, which the previous
+ * chunks computed, so a stream's chunks run in order and pass that history on ([historyStart,
+ * synthStart)). Its coefficients read mel frames around each frame: the mel slice covers those too.
  */
 import type { WaveGlow } from '../vocoder/waveglow.js';
 
@@ -31,6 +36,8 @@ export interface ModelGeometry {
    * ConvTranspose of kernel q·hop; 0 in 'frames' mode).
    */
   upsamplerBackFrames: number;
+  /** The pitch predictor's needs (null: none): x history in samples (whole frames ≥ its longest lag), mel frames read before and after a frame. */
+  predictor: { historySamples: number; backFrames: number; aheadFrames: number } | null;
 }
 
 export function geometryOf(model: WaveGlow): ModelGeometry {
@@ -43,6 +50,13 @@ export function geometryOf(model: WaveGlow): ModelGeometry {
     nMel: model.config.n_mel_channels,
     contextPositions: model.wns.reduce((r, wn) => r + wn.receptiveHalfWidth(), 0),
     upsamplerBackFrames: model.upsample ? model.upsample.taps - 1 : 0,
+    predictor: model.config.predictor
+      ? {
+        historySamples: Math.ceil(model.config.predictor.max_lag / hop) * hop,
+        backFrames: Math.max(0, -Math.min(...model.config.predictor.context)),
+        aheadFrames: Math.max(0, ...model.config.predictor.context),
+      }
+      : null,
   };
 }
 
@@ -65,9 +79,11 @@ export interface Chunk {
   /** Group positions run through the flow: synth ± context, clipped to [0, N). */
   ctxStart: number;
   ctxEnd: number;
-  /** Mel frames the conditioning of [ctxStart, ctxEnd) reads: [melStart, melEnd). */
+  /** Mel frames the conditioning of [ctxStart, ctxEnd) (and a pitch predictor's coefficients) read: [melStart, melEnd). */
   melStart: number;
   melEnd: number;
+  /** Start of the pitch predictor's history [historyStart, synthStart) (= synthStart without a predictor). */
+  historyStart: number;
 }
 
 export interface PlanOptions {
@@ -113,6 +129,16 @@ export function planChunks(geom: ModelGeometry, frames: number, opts: PlanOption
     const synthEnd = Math.min(total, keepEnd + extra);
     const ctxStart = Math.max(0, synthStart / g - R);
     const ctxEnd = Math.min(N, synthEnd / g + R);
+    let melStart = Math.max(0, Math.floor((ctxStart * g) / hop) - back);
+    let melEnd = Math.min(frames, Math.floor((ctxEnd * g - 1) / hop) + 1);
+    let historyStart = synthStart;
+    if (geom.predictor) {
+      const p = geom.predictor;
+      historyStart = Math.max(0, synthStart - p.historySamples);
+      // Coefficient rows for frames historyStart/hop … ⌈synthEnd/hop⌉ − 1, each reading its context frames.
+      melStart = Math.min(melStart, Math.max(0, historyStart / hop - p.backFrames));
+      melEnd = Math.max(melEnd, Math.min(frames, Math.ceil(synthEnd / hop) + p.aheadFrames));
+    }
     chunks.push({
       index: chunks.length,
       frameStart: f,
@@ -123,8 +149,9 @@ export function planChunks(geom: ModelGeometry, frames: number, opts: PlanOption
       synthEnd,
       ctxStart,
       ctxEnd,
-      melStart: Math.max(0, Math.floor((ctxStart * g) / hop) - back),
-      melEnd: Math.min(frames, Math.floor((ctxEnd * g - 1) / hop) + 1),
+      melStart,
+      melEnd,
+      historyStart,
     });
     f += size;
   }

@@ -21,6 +21,11 @@ export class Adam {
   readonly clipNorm?: number;
   /** Number of updates applied so far (bias correction uses it). */
   step = 0;
+  /**
+   * A parameter's rate as a multiple of the scheduled one (default 1), e.g. a new layer in a long
+   * run whose rate has decayed: the vocoder's pitch predictor trains at 5e-5 beside a flow at 2.5e-6.
+   */
+  rateScale: ((name: string) => number) | null = null;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
 
@@ -53,7 +58,7 @@ export class Adam {
         m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
         v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
-        p.assign(tf.sub(p, tf.mul(update, lr)));
+        p.assign(tf.sub(p, tf.mul(update, lr * (this.rateScale?.(name) ?? 1))));
       });
     }
   }

@@ -9,7 +9,8 @@
  * unit gets fresh random incoming weights, but its weights *into* old units, and the end conv's
  * rows for new skip channels, are zero; a new layer's res/skip conv is zero. Gradients on those
  * zero weights are not zero (the new units' activations are not), so the new capacity trains.
- * Everything outside the WNs (1x1 convolutions, upsampler) is copied unchanged.
+ * Everything outside the WNs (1x1 convolutions, upsampler) is copied unchanged. A pitch predictor
+ * may be added too: its gain starts at 0, so it passes the audio through unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { WaveGlow, type WaveGlowConfig } from './waveglow.js';
@@ -19,6 +20,9 @@ import type { WN } from './wn.js';
 export function growError(from: WaveGlowConfig, to: WaveGlowConfig): string | null {
   const keys = ['n_mel_channels', 'n_flows', 'n_group', 'n_early_every', 'n_early_size', 'hop_length', 'upsampler'] as const;
   for (const k of keys) if (from[k] !== to[k]) return `${k} differs (${String(from[k])} → ${String(to[k])}); only the WN's n_channels and n_layers can grow`;
+  if (from.predictor && JSON.stringify(from.predictor) !== JSON.stringify(to.predictor)) {
+    return to.predictor ? 'the pitch predictor\'s settings differ' : 'the model has a pitch predictor, which cannot be removed';
+  }
   const a = from.WN_config;
   const b = to.WN_config;
   if (a.kernel_size !== b.kernel_size) return `WN kernel_size differs (${a.kernel_size} → ${b.kernel_size})`;
@@ -48,7 +52,8 @@ export function growInto(from: WaveGlow, to: WaveGlow): void {
   const inWn = new Set(to.wns.flatMap((w) => w.namedParameters().map(([, v]) => v)));
   const source = new Map(from.namedParameters());
   for (const [name, v] of to.namedParameters()) {
-    if (!inWn.has(v)) v.assign(source.get(name)!);
+    // A predictor new in `to` keeps its initialisation (gain 0: the identity).
+    if (!inWn.has(v) && !(to.predictor && !from.predictor && name.startsWith('predictor.'))) v.assign(source.get(name)!);
   }
   from.wns.forEach((w, k) => growWN(w, to.wns[k]!));
 }

@@ -9,6 +9,9 @@
  *   early outputs: before flow k (k % n_early_every = 0, k > 0) the first n_early_size remaining
  *             channels are left alone from then on (Blockwise([Identity, flow])), so z is
  *             NVIDIA's cat(early outputs…, final) in channel order.
+ *   predictor (optional, not in NVIDIA's WaveGlow): a mel-conditioned pitch predictor on the audio
+ *             itself, before the squeeze: audio ──LongTermPredictor⁻¹──▶ residual ──flow──▶ z, so the
+ *             flow models what one pitch period back does not predict (src/vocoder/pitch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '../flows/module.js';
@@ -23,6 +26,8 @@ import { StandardNormal } from '../flows/distributions.js';
 import { MelUpsampler } from './upsample.js';
 import { WN, type WNConfig } from './wn.js';
 import { tfSeed } from '../util/random.js';
+import type { LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
+import { melPitchPredictor, type PitchPredictorConfig } from './pitch.js';
 
 /** NVIDIA's constructor arguments, plus how the mel reaches the audio rate. */
 export interface WaveGlowConfig {
@@ -42,6 +47,8 @@ export interface WaveGlowConfig {
    */
   upsampler?: 'convtranspose' | 'frames';
   sampling_rate?: number;
+  /** A pitch predictor on the audio, per mel frame (absent: none, as NVIDIA's). */
+  predictor?: PitchPredictorConfig;
 }
 
 export interface Likelihood {
@@ -56,8 +63,10 @@ export class WaveGlow extends Module {
   readonly convs: Invertible1x1Conv[] = [];
   readonly wns: WN[] = [];
   readonly couplings: AffineCoupling[] = [];
-  /** The whole normalizing flow audio → z (our Bijector; its inverse is NVIDIA's forward). */
+  /** The flow residual → z (our Bijector; its inverse is NVIDIA's forward); the residual is the audio when there is no predictor. */
   readonly flow: Chain;
+  /** Audio ↔ residual, conditioned on the mel (`config.predictor`), or null. */
+  readonly predictor: LongTermPredictor | null;
   readonly hop: number;
   readonly condChannels: number;
 
@@ -88,6 +97,7 @@ export class WaveGlow extends Module {
       steps.push(emitted === 0 ? flowK : new Blockwise([new Identity(), flowK], [emitted, ch]));
     }
     this.flow = this.addModule('flow', new Chain(steps));
+    this.predictor = c.predictor ? this.addModule('predictor', melPitchPredictor(c.n_mel_channels, this.hop, c.predictor, seed)) : null;
   }
 
   /** Conditioning for L samples: upsample (or take) the mel, crop to L, group as NVIDIA does. */
@@ -116,11 +126,12 @@ export class WaveGlow extends Module {
     });
   }
 
-  /** Audio [B, L] → latent and log-det (NVIDIA's forward). */
+  /** Audio [B, L] → latent and log-det (NVIDIA's forward; with a predictor, of its residual, whose log-det is 0). */
   inverse(audio: tf.Tensor2D, mel: tf.Tensor3D): Likelihood {
     return tf.tidy(() => {
       const spect = this.conditioning(mel, audio.shape[1]);
-      const [z, logDet] = this.flow.inverseAndLogDet(audio, spect);
+      const residual = this.predictor ? this.predictor.inverse(audio, mel) : audio;
+      const [z, logDet] = this.flow.inverseAndLogDet(residual, spect);
       return { z: z as tf.Tensor3D, logDet: logDet as tf.Tensor1D };
     }) as Likelihood;
   }
@@ -234,7 +245,8 @@ export class WaveGlow extends Module {
       const g = this.config.n_group;
       const z = opts.z ?? this.drawLatent(b, length, opts.sigma ?? 0.6, opts.seed);
       if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);
-      return this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
+      const residual = this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
+      return this.predictor ? (this.predictor.forward(residual, mel) as tf.Tensor2D) : residual;
     });
   }
 }

@@ -19,13 +19,16 @@ import { growError, growInto } from '../../vocoder/grow.js';
 import type { ModelConfigFile } from '../../vocoder/model-dir.js';
 import { PRESETS, preset } from '../../vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../../vocoder/waveglow.js';
+import { DEFAULT_PITCH_PREDICTOR, type MelPitchConditioner, type PitchPredictorConfig } from '../../vocoder/pitch.js';
+import { pretrainPitchNet, type PitchPretrainResult } from '../../train/pitch-pretrain.js';
 import { CliError, Progress, num, parse, printJson, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR [--resume] [--minutes M] [--steps N]
               [--batch 4] [--segment 16384] [--lr 3e-4] [--warmup 500] [--clip 10] [--seed 0]
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
               [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
-              [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--dequantize 16] [--json]
+              [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--dequantize 16]
+              [--predictor] [--pitch-minutes 12] [--predictor-lr 5e-5] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -44,6 +47,12 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   --preset/--config (default: the model's own) may have wider or deeper WN networks (n_channels,
   n_layers); the model then grows into it computing the same function (new units start with zero
   weights into the old ones, src/vocoder/grow.ts), so capacity rises without starting over.
+  --predictor (a new run) adds a pitch predictor in front of the flow: per mel frame, a net reads
+  the pitch lag from the mel and predicts each sample from one period back; the flow models the
+  rest (src/vocoder/pitch.ts). With --init-from it starts as the identity, so the trained flow is
+  kept. Its pitch net is first trained for --pitch-minutes as a classifier of the audio's own pitch
+  lags (default 12; 0 skips it), then fixed; its gain trains by likelihood at --predictor-lr
+  (default 5e-5, constant, beside the flow's scheduled rate; kept in run.json).
   --dequantize BITS adds uniform noise of one step of a BITS-bit quantiser to every training and
   validation sample (default 16 for a new run; a resumed run keeps its setting, off for runs from
   before it existed; 0 = off). Without it a flow can fit the 16-bit lattice itself: on digital
@@ -90,6 +99,10 @@ export interface RunState {
   dequantizeBits?: number;
   /** The trained model a run started from (--init-from): its directory and its config's source. */
   initFrom?: { dir: string; source?: string; grown: boolean };
+  /** The pitch predictor's gain rate (runs with a predictor). */
+  predictorLr?: number;
+  /** How the predictor's pitch net was pretrained (runs with a predictor). */
+  pitchPretrain?: PitchPretrainResult;
 }
 
 export const command: Command = {
@@ -104,6 +117,7 @@ export const command: Command = {
       'lr-patience': { type: 'string' }, ema: { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-min': { type: 'string' },
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
       'init-from': { type: 'string' }, dequantize: { type: 'string' },
+      predictor: { type: 'boolean', default: false }, 'pitch-minutes': { type: 'string' }, 'predictor-lr': { type: 'string' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -115,6 +129,7 @@ export const command: Command = {
     let initConfig: ModelConfigFile | null = null;
     if (o.resume) {
       if (o['init-from']) throw new CliError('--init-from starts a new run; it cannot be combined with --resume');
+      if (o.predictor || o['pitch-minutes'] !== undefined) throw new CliError('--predictor and --pitch-minutes start a new run (e.g. --init-from a trained model); they cannot be combined with --resume');
       if (!existsSync(statePath)) throw new CliError(`--resume: no run in ${o.out} (missing run.json)`);
       state = JSON.parse(await readFile(statePath, 'utf8')) as RunState;
     } else {
@@ -131,6 +146,7 @@ export const command: Command = {
       else if (o.preset) config = preset(o.preset);
       else if (initConfig) config = structuredClone(initConfig.waveglow);
       else throw new CliError(`--preset NAME or --config FILE is required\n${HELP}`);
+      if (o.predictor) config.predictor ??= structuredClone(DEFAULT_PITCH_PREDICTOR) as PitchPredictorConfig;
       const why = initConfig ? growError(initConfig.waveglow, config) : null;
       if (why) throw new CliError(`--init-from ${o['init-from']}: cannot start this model from it: ${why}`);
       const g = config.n_group;
@@ -160,12 +176,15 @@ export const command: Command = {
     const dequantizeBits = num(o.dequantize, 'dequantize', state.dequantizeBits ?? (o.resume ? 0 : 16), { min: 0, max: 32, int: true });
     const warmup = num(o.warmup, 'warmup', state.warmup ?? 500, { min: 0, int: true });
     const clip = num(o.clip, 'clip', state.clip ?? 10, { min: 0 });
+    if (o['predictor-lr'] !== undefined && !state.config.predictor) throw new CliError('--predictor-lr: the model has no pitch predictor (add one with --predictor)');
+    const predictorLr = state.config.predictor ? num(o['predictor-lr'], 'predictor-lr', state.predictorLr ?? 5e-5, { min: 0, max: 1 }) : undefined;
+    const pitchMinutes = num(o['pitch-minutes'], 'pitch-minutes', 12, { min: 0 });
     const stftWeight = num(o['stft-weight'], 'stft-weight', state.stftWeight ?? 0, { min: 0 });
     const stftBatch = num(o['stft-batch'], 'stft-batch', state.stftBatch ?? Math.min(4, state.batch), { min: 1, max: state.batch, int: true });
     const stftSigma = num(o['stft-sigma'], 'stft-sigma', state.stftSigma ?? 0.6, { min: 0.01, max: 2 });
     if (o['stft-pair'] && o['no-stft-pair']) throw new CliError('give --stft-pair or --no-stft-pair, not both');
     const stftPair = o['no-stft-pair'] ? false : (o['stft-pair'] ?? state.stftPair ?? false);
-    Object.assign(state, { lr, warmup, clip, lrPlateau, dequantizeBits: dequantizeBits > 0 ? dequantizeBits : undefined }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
+    Object.assign(state, { lr, warmup, clip, lrPlateau, predictorLr, dequantizeBits: dequantizeBits > 0 ? dequantizeBits : undefined }, stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair } : { stftWeight: undefined, stftBatch: undefined, stftSigma: undefined, stftPair: undefined });
     if (stftWeight > 0 && state.segment < 2048) throw new CliError(`--stft-weight needs --segment ≥ 2048 (the longest STFT frame), got ${state.segment}`);
     const valEvery = num(o['val-every'], 'val-every', 5, { min: 0.05 }) * 60;
     const ckptEvery = num(o['ckpt-every'], 'ckpt-every', 5, { min: 0.05 }) * 60;
@@ -194,12 +213,34 @@ export const command: Command = {
       from.dispose();
       process.stderr.write(`initialised from ${state.initFrom!.dir}${state.initFrom!.grown ? ` (WN grown to ${state.config.WN_config.n_layers} × ${state.config.WN_config.n_channels})` : ''}\n`);
     }
+    // A new predictor's pitch net learns the audio's pitch lags first (before any average starts).
+    if (model.predictor && !o.resume && pitchMinutes > 0) {
+      const bar = new Progress(Math.round(pitchMinutes * 60), 'pitch net ');
+      let interrupted = false;
+      const stopPitch = () => (interrupted = true);
+      process.once('SIGINT', stopPitch);
+      try {
+        state.pitchPretrain = pretrainPitchNet(model.predictor.conditioner as MelPitchConditioner, model.hop, trainSampler, valSampler, {
+          batch: state.batch, minutes: pitchMinutes, seed: state.seed,
+          onStep: (step, loss, seconds) => bar.update(Math.round(seconds), `step ${step} loss ${loss.toFixed(3)}`),
+          shouldStop: () => interrupted,
+        });
+      } finally {
+        process.off('SIGINT', stopPitch);
+        bar.done();
+      }
+      if (interrupted) throw new CliError('interrupted while pretraining the pitch net; nothing was saved', 130);
+      const { before, after, steps } = state.pitchPretrain;
+      process.stderr.write(`pitch net: ${steps} steps; voiced frames within 3 %: ${(100 * before.within3pct).toFixed(1)} % → ${(100 * after.within3pct).toFixed(1)} %, voiced/unvoiced errors ${(100 * before.vuError).toFixed(1)} % → ${(100 * after.vuError).toFixed(1)} %\n`);
+    }
     // The averaged parameters live in a second model, which validation, DIR/best and DIR/last use.
     const average = emaDecay > 0 ? new ParameterAverage<WaveGlow>(model, new WaveGlow(state.config, state.seed), emaDecay) : null;
     const scored = average?.shadow ?? model;
     // The rate is read from the state at every step: a plateau drop changes it mid-run.
     const trainer = new Trainer(model, { clipNorm: clip || undefined, schedule: (step) => makeSchedule({ lr: state.lr!, warmupSteps: warmup })(step) });
     const plateau = state.lrPlateau ? new PlateauDecay(state.lrPlateau) : null;
+    // The predictor's rate is its own, constant (the flow's may have decayed 400-fold by the time one is added).
+    if (predictorLr !== undefined) trainer.optimizer.rateScale = (name) => (name.startsWith('predictor.') ? predictorLr / state.lr! : 1);
     if (o.resume) {
       const w = await loadWeights(ckptDir);
       const t = decode(w.manifest, w.data);
@@ -372,6 +413,7 @@ export const command: Command = {
       ...(state.ema ? { ema: state.ema } : {}),
       audioSecondsPerSecond: Number(audioSecondsPerSecond.toFixed(3)), params: model.parameterCount(),
       ...(stftWeight > 0 ? { stftWeight, stftBatch, stftSigma, stftPair, lastStftLoss: Number(lastStft.toFixed(5)) } : {}),
+      ...(state.config.predictor ? { predictorLr, pitchPretrain: state.pitchPretrain ?? null } : {}),
       best: bestDir, last: lastDir, checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };

@@ -123,8 +123,17 @@ async function trainingBackend(runDir: string): Promise<string | null> {
 }
 
 function presetName(cfg: ModelConfigFile): string | null {
-  const key = JSON.stringify(cfg.waveglow);
+  const { predictor: _, ...flow } = cfg.waveglow; // a pitch predictor is described on its own line
+  const key = JSON.stringify(flow);
   return Object.entries(PRESETS).find(([, p]) => JSON.stringify(p) === key)?.[0] ?? null;
+}
+
+/** The pitch predictor, if the model has one, in a sentence. */
+function predictorLines(cfg: ModelConfigFile): string[] {
+  const p = cfg.waveglow.predictor;
+  if (!p) return [];
+  const sr = cfg.mel.sampleRate;
+  return [`Pitch predictor before the flow: per ${cfg.mel.hop}-sample frame, a net (${p.context.length} mel frames → 2 × ${p.hidden} ReLU) picks a distribution over pitch lags ${p.min_lag}–${p.max_lag} samples (${Math.round(sr / p.max_lag)}–${Math.round(sr / p.min_lag)} Hz) and a gain below ${p.max_gain}; each sample is predicted from one period back and the flow models the rest (src/vocoder/pitch.ts).`];
 }
 
 async function parameterCount(modelDir: string): Promise<number | null> {
@@ -318,6 +327,7 @@ export const command: Command = {
       '',
       `A WaveGlow vocoder (flowvox): 80-band log-mel (tacotron2 front end, ${config.mel.sampleRate} Hz, hop ${config.mel.hop}) → audio, one parallel pass.`,
       `Architecture: ${preset ? `preset \`${preset}\`` : 'custom configuration'}${params !== null ? `, ${(params / 1e6).toFixed(2)}M parameters` : ''} (n_flows ${config.waveglow.n_flows}, n_group ${config.waveglow.n_group}, WN ${config.waveglow.WN_config.n_layers} layers × ${config.waveglow.WN_config.n_channels} channels). Weights: ${config.source ?? 'source not recorded'}.`,
+      ...predictorLines(config),
       '',
       '## Data',
       '',

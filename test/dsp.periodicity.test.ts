@@ -28,6 +28,11 @@ describe('periodicity (NCCF peak over pitch lags)', () => {
     for (const v of interior(r)) expect(v).toBeCloseTo(1, 9);
     // The peak's lag is the period (not a multiple of it, which correlates as well).
     expect(new Set(interior(Float64Array.from(framePeriodicity(x).lag)))).toEqual(new Set([147]));
+    // A weak subharmonic makes twice the period the peak; lagTolerance picks the period again.
+    const sub = x.map((v, i) => v + 0.1 * Math.sin((2 * Math.PI * i) / 294));
+    expect(new Set(interior(Float64Array.from(framePeriodicity(sub).lag)))).toEqual(new Set([294]));
+    expect(new Set(interior(Float64Array.from(framePeriodicity(sub, { lagTolerance: 0.1 }).lag)))).toEqual(new Set([147]));
+    expect(() => framePeriodicity(sub, { lagTolerance: 1 })).toThrow(/lagTolerance/);
     const tone = Float32Array.from({ length: SR }, (_, i) => Math.sin((2 * Math.PI * 200 * i) / SR));
     expect(Math.min(...interior(framePeriodicity(tone).periodicity))).toBeGreaterThan(0.99);
   });

@@ -194,8 +194,9 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     const out = join(dir, 'pitch');
     const args = ['--data', data, '--out', out, '--lr', '1e-7', '--warmup', '0', '--predictor-lr', '1e-2', '--val-batches', '1', '--workers', '2', '--batch', '2', '--segment', '4096'];
     const first = await runJson(train, [...args, '--init-from', from, '--predictor', '--pitch-minutes', '0.02', '--steps', '2']);
-    const pre = first.pitchPretrain as { steps: number; after: { voicedShare: number } };
+    const pre = first.pitchPretrain as { steps: number; seconds: number; after: { voicedShare: number } };
     expect(pre.steps).toBeGreaterThan(0);
+    expect(first.hours as number).toBeGreaterThanOrEqual(Math.floor((pre.seconds / 3600) * 1e4) / 1e4); // wall time includes the pretraining
     expect(pre.after.voicedShare).toBeGreaterThan(0.5); // harmonic tones
     expect(first.predictorLr).toBe(1e-2);
     expect(JSON.parse(readFileSync(join(out, 'last', 'config.json'), 'utf8')).waveglow.predictor.max_lag).toBe(368);

@@ -21,6 +21,11 @@ export interface PeriodicityConfig {
   /** Pitch range searched, Hz (default 70–400). */
   fmin: number;
   fmax: number;
+  /**
+   * `lag` is the shortest lag whose r is within this fraction of the peak's (default 0: the peak's own).
+   * A multiple of the period correlates almost as well as the period; e.g. 0.05 avoids most such octave errors.
+   */
+  lagTolerance?: number;
 }
 
 export const SPEECH_PERIODICITY: PeriodicityConfig = Object.freeze({ sampleRate: 22050, window: 1024, hop: 256, fmin: 70, fmax: 400 });
@@ -34,6 +39,7 @@ function resolve(config: Partial<PeriodicityConfig>): PeriodicityConfig & { minL
   for (const k of ['sampleRate', 'window', 'hop', 'fmin', 'fmax'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new Error(`periodicity ${k} must be a positive number, got ${c[k]}`);
   }
+  if (c.lagTolerance !== undefined && !(c.lagTolerance >= 0 && c.lagTolerance < 1)) throw new Error(`periodicity lagTolerance must lie in [0, 1), got ${c.lagTolerance}`);
   if (!(c.fmin < c.fmax)) throw new Error(`periodicity fmin (${c.fmin}) must be below fmax (${c.fmax})`);
   const minLag = Math.max(1, Math.floor(c.sampleRate / c.fmax));
   const maxLag = Math.ceil(c.sampleRate / c.fmin);
@@ -69,6 +75,8 @@ export function framePeriodicity(x: Float32Array, config: Partial<PeriodicityCon
   const periodicity = new Float64Array(which.length);
   const energy = new Float64Array(which.length);
   const lag = new Int32Array(which.length);
+  const tolerance = c.lagTolerance ?? 0;
+  const rs = new Float64Array(c.maxLag + 2); // r per lag, for lagTolerance
   for (let k = 0; k < which.length; k++) {
     const t = which[k]!;
     if (!Number.isInteger(t) || t < 0 || t >= total) throw new Error(`frame ${t} is outside 0…${total - 1}`);
@@ -84,16 +92,26 @@ export function framePeriodicity(x: Float32Array, config: Partial<PeriodicityCon
     let best = 0;
     for (let tau = c.minLag; tau <= c.maxLag; tau++) {
       const et = cum[tau + W]! - cum[tau]!;
+      rs[tau] = 0;
       if (et <= 0) continue;
       let dot = 0;
       for (let n = 0; n < W; n++) dot += seg[n]! * seg[n + tau]!;
       const r = dot / Math.sqrt(e0 * et);
+      rs[tau] = r;
       if (r > best) {
         best = r;
         lag[k] = tau;
       }
     }
     periodicity[k] = best;
+    if (tolerance > 0 && best > 0) {
+      for (let tau = c.minLag; tau < lag[k]!; tau++) {
+        if (rs[tau]! >= (1 - tolerance) * best && rs[tau]! >= rs[tau - 1]! && rs[tau]! >= rs[tau + 1]!) {
+          lag[k] = tau; // the first local peak that is nearly as high
+          break;
+        }
+      }
+    }
   }
   return { periodicity, energy, lag };
 }

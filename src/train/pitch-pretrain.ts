@@ -30,6 +30,8 @@ export interface PitchPretrainOptions {
   steps?: number;
   /** Base seed of the training batches (validation uses fixed ones). */
   seed?: number;
+  /** Labels: the shortest lag within this fraction of the NCCF peak (`pitchTargets`; default 0: the peak). */
+  lagTolerance?: number;
   /** Validation batches for the accuracy before and after (default 6). */
   valBatches?: number;
   onStep?: (step: number, loss: number, seconds: number) => void;
@@ -52,13 +54,13 @@ interface Labelled {
 }
 
 /** A batch with its labels; the mel's extra (centred) frame past the last labelled one is kept as context. */
-function labelled(cond: MelPitchConditioner, sampler: SegmentSampler, batch: number, seed: number, hop: number): Labelled {
+function labelled(cond: MelPitchConditioner, sampler: SegmentSampler, batch: number, seed: number, hop: number, lagTolerance = 0): Labelled {
   const d = sampler.draw(batch, seed);
   const frames = Math.floor(sampler.segment / hop);
   const k = cond.lags + 1;
   return {
     mel: tf.tensor3d(d.mel, [batch, d.frames, cond.nMel]),
-    targets: tf.tensor2d(pitchTargets(d.audio, batch, frames, hop, sampler.mel.sampleRate, cond.config), [batch * frames, k]),
+    targets: tf.tensor2d(pitchTargets(d.audio, batch, frames, hop, sampler.mel.sampleRate, cond.config, lagTolerance), [batch * frames, k]),
     frames,
   };
 }
@@ -102,7 +104,7 @@ export function pretrainPitchNet(cond: MelPitchConditioner, hop: number, train: 
   const wasTrainable = vars.map((v) => v.trainable);
   // variableGrads ignores non-trainable variables; the net is fixed (learn_pitch false) only for the likelihood.
   for (const v of vars) v.trainable = true;
-  const valSets = Array.from({ length: opts.valBatches ?? 6 }, (_, i) => labelled(cond, val, batch, 1_000_000 + i, hop));
+  const valSets = Array.from({ length: opts.valBatches ?? 6 }, (_, i) => labelled(cond, val, batch, 1_000_000 + i, hop, opts.lagTolerance));
   const adam = new Adam();
   try {
     const before = pitchAccuracy(cond, valSets);
@@ -110,7 +112,7 @@ export function pretrainPitchNet(cond: MelPitchConditioner, hop: number, train: 
     let step = 0;
     let lastLoss = NaN;
     while (step < maxSteps && (performance.now() - t0) / 60_000 < minutes && !opts.shouldStop?.()) {
-      const b = labelled(cond, train, batch, (opts.seed ?? 0) * 1_000_003 + step + 1, hop);
+      const b = labelled(cond, train, batch, (opts.seed ?? 0) * 1_000_003 + step + 1, hop, opts.lagTolerance);
       const { value, grads } = tf.variableGrads(
         () => tf.mean(tf.neg(tf.sum(tf.mul(b.targets, tf.logSoftmax(logitsOf(cond, b))), 1))) as tf.Scalar,
         vars,

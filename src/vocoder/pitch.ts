@@ -132,14 +132,15 @@ const LABEL_WIDTH = 0.02;
  * Soft classification targets [B·F, K + 1] for the pitch net, from B audio segments of F·hop
  * samples each: per frame, a Gaussian in log-lag around the NCCF peak's lag (window 2·hop, lags
  * min_lag … max_lag) where the peak is ≥ VOICED_LABEL_PERIODICITY, else class K (unvoiced).
- * NCCF picks a multiple of the period now and then (octave errors); the net learns through them.
+ * NCCF's peak is at a multiple of the period now and then (octave errors); `lagTolerance` > 0 takes the
+ * shortest lag that comes within that fraction of the peak instead (`framePeriodicity`).
  */
-export function pitchTargets(audio: Float32Array, batch: number, frames: number, hop: number, sampleRate: number, config: PitchPredictorConfig): Float32Array {
+export function pitchTargets(audio: Float32Array, batch: number, frames: number, hop: number, sampleRate: number, config: PitchPredictorConfig, lagTolerance = 0): Float32Array {
   const len = audio.length / batch;
   const K = config.max_lag - config.min_lag + 1;
   const out = new Float32Array(batch * frames * (K + 1));
   // ±0.25 keeps the float round trip sr/(sr/L) on the right side of floor/ceil.
-  const range = { sampleRate, window: 2 * hop, hop, fmax: sampleRate / (config.min_lag + 0.25), fmin: sampleRate / (config.max_lag - 0.25) };
+  const range = { sampleRate, window: 2 * hop, hop, fmax: sampleRate / (config.min_lag + 0.25), fmin: sampleRate / (config.max_lag - 0.25), lagTolerance };
   const which = Array.from({ length: frames }, (_, f) => f);
   for (let n = 0; n < batch; n++) {
     const r = framePeriodicity(audio.subarray(n * len, (n + 1) * len), range, which);

@@ -230,7 +230,8 @@ export const command: Command = {
         bar.done();
       }
       if (interrupted) throw new CliError('interrupted while pretraining the pitch net; nothing was saved', 130);
-      const { before, after, steps } = state.pitchPretrain;
+      const { before, after, steps, seconds } = state.pitchPretrain;
+      state.elapsedSeconds += seconds; // the run's wall time includes it
       process.stderr.write(`pitch net: ${steps} steps; voiced frames within 3 %: ${(100 * before.within3pct).toFixed(1)} % → ${(100 * after.within3pct).toFixed(1)} %, voiced/unvoiced errors ${(100 * before.vuError).toFixed(1)} % → ${(100 * after.vuError).toFixed(1)} %\n`);
     }
     // The averaged parameters live in a second model, which validation, DIR/best and DIR/last use.

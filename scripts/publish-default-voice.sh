@@ -5,11 +5,12 @@
 # Usage: HARMONICS="no: noise-like, no harmonic lines" bash scripts/publish-default-voice.sh
 # (HARMONICS: what audio/*.png show, judged by a person; the card quotes it. Optional NOTE: a
 # paragraph for the card's Training section, e.g. the run's history. FROM=last ships the run's latest
-# model instead of its best by validation NLL, e.g. after an extra loss made the NLL a poor guide.)
+# model instead of its best by validation NLL, e.g. after an extra loss made the NLL a poor guide.
+# RUN=runs/pitch-voice ships another run's model, e.g. the pitch-predictor voice's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${HARMONICS:?set HARMONICS to what the spectrograms in audio/*.png show}"
-run=runs/default-voice
+run="${RUN:-runs/default-voice}"
 fv() { node bin/flowvox.mjs "$@"; }
 from="$run/${FROM:-best}"
 fv convert --model "$from" --out models/default --dtype float16

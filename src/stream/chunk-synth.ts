@@ -11,7 +11,7 @@ import { envelopeMarginSamples } from '../vocoder/envelope.js';
 import { applyPostFilters, denoises, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
 import { ContextCoefficients, LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
-import { geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
+import { predictorGeometry, geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
 
 /**
  * Samples of margin the denoiser needs each side so that a chunk's denoised samples equal the
@@ -79,10 +79,16 @@ function continuePredictor(model: WaveGlow, c: Chunk, mel: tf.Tensor3D, residual
   }
   let lt = direct.get(model);
   if (!lt) direct.set(model, (lt = new LongTermPredictor(new ContextCoefficients(), { minLag: p.minLag, frame: p.frame })));
-  // Coefficient rows from the frame at historyStart on (the mel slice starts at melStart).
-  const all = p.conditioner.apply(mel) as tf.Tensor3D;
+  // Coefficient rows from the frame at historyStart on (the mel slice starts at melStart). The pitch net
+  // runs only on those frames and the context they read, not on the whole slice, which is as wide as the
+  // flow's receptive field (±120 frames for cpu-small); the planner put that context inside the slice.
   const rows = Math.ceil((c.synthEnd - c.historyStart) / p.frame);
-  const a = tf.slice(all, [0, c.historyStart / p.frame - c.melStart, 0], [1, rows, all.shape[2]]);
+  const first = c.historyStart / p.frame - c.melStart;
+  const { backFrames, aheadFrames } = predictorGeometry(model.config.predictor!, model.hop);
+  const from = Math.max(0, first - backFrames);
+  const to = Math.min(mel.shape[1], first + rows + aheadFrames);
+  const coeffs = p.conditioner.apply(tf.slice(mel, [0, from, 0], [1, to - from, mel.shape[2]])) as tf.Tensor3D;
+  const a = tf.slice(coeffs, [0, first - from, 0], [1, rows, coeffs.shape[2]]);
   const h = tf.tensor2d(history, [1, history.length]);
   const x = lt.forward(tf.concat([lt.inverse(h, a), residual], 1), a);
   return tf.slice(x, [0, history.length], [1, c.synthEnd - c.synthStart]);
@@ -126,7 +132,8 @@ export function synthesizeChunk(model: WaveGlow, c: Chunk, mel: Float32Array, z:
 export function synthesizeChunkAndRange(model: WaveGlow, c: Chunk, mel: Float32Array, z: Float32Array, post: PostFilters = {}, history?: Float32Array): { pcm: Float32Array; range: Float32Array } {
   const slice = { data: mel, frames: c.melEnd - c.melStart, nMels: model.config.n_mel_channels };
   const range = synthesizeRange(model, c, mel, z, history);
-  const audio = applyPostFilters(range.slice(), slice, post, c.synthStart / model.hop - c.melStart);
+  // The post-filters return new arrays and the kept part is sliced below: `range` stays as synthesised.
+  const audio = applyPostFilters(range, slice, post, c.synthStart / model.hop - c.melStart);
   const from = c.keepStart - c.synthStart;
   return { pcm: audio.slice(from, from + (c.keepEnd - c.keepStart)), range };
 }

@@ -21,6 +21,7 @@
  * synthStart)). Its coefficients read mel frames around each frame: the mel slice covers those too.
  */
 import type { WaveGlow } from '../vocoder/waveglow.js';
+import { pitchContextReach, type PitchPredictorConfig } from '../vocoder/pitch.js';
 
 /** What the planner needs to know about a model, read from its structure. */
 export interface ModelGeometry {
@@ -50,14 +51,14 @@ export function geometryOf(model: WaveGlow): ModelGeometry {
     nMel: model.config.n_mel_channels,
     contextPositions: model.wns.reduce((r, wn) => r + wn.receptiveHalfWidth(), 0),
     upsamplerBackFrames: model.upsample ? model.upsample.taps - 1 : 0,
-    predictor: model.config.predictor
-      ? {
-        historySamples: Math.ceil(model.config.predictor.max_lag / hop) * hop,
-        backFrames: Math.max(0, -Math.min(...model.config.predictor.context)),
-        aheadFrames: Math.max(0, ...model.config.predictor.context),
-      }
-      : null,
+    predictor: model.config.predictor ? predictorGeometry(model.config.predictor, hop) : null,
   };
+}
+
+/** A pitch predictor's needs: its longest lag in whole frames of history, and its pitch net's mel context. */
+export function predictorGeometry(p: PitchPredictorConfig, hop: number): NonNullable<ModelGeometry['predictor']> {
+  const { back, ahead } = pitchContextReach(p);
+  return { historySamples: Math.ceil(p.max_lag / hop) * hop, backFrames: back, aheadFrames: ahead };
 }
 
 /** Context each side in mel frames (rounded up), for reporting and chunk-size defaults. */

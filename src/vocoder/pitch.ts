@@ -46,6 +46,11 @@ export function pitchConfigError(c: PitchPredictorConfig): string | null {
   return null;
 }
 
+/** Mel frames the net reads before and after a frame (its context's reach; the edges repeat frames). */
+export function pitchContextReach(config: Pick<PitchPredictorConfig, 'context'>): { back: number; ahead: number } {
+  return { back: Math.max(0, -Math.min(...config.context)), ahead: Math.max(0, ...config.context) };
+}
+
 /** Log-mels (natural log, floor log 1e-5 ≈ −11.5; speech mostly −11 … 1) to about ±1 for the net. */
 const MEL_OFFSET = 5;
 const MEL_SCALE = 1 / 3;
@@ -86,8 +91,7 @@ export class MelPitchConditioner extends Module implements PredictorConditioner 
     const [b, t, n] = mel.shape;
     if (n !== this.nMel) throw new Error(`pitch predictor: mel has ${n} channels, expected ${this.nMel}`);
     const ctx = this.config.context;
-    const before = Math.max(0, -Math.min(...ctx));
-    const after = Math.max(0, Math.max(...ctx));
+    const { back: before, ahead: after } = pitchContextReach(this.config);
     const edge = (at: number, times: number) => tf.tile(tf.slice(mel, [0, at, 0], [b, 1, n]), [1, times, 1]);
     const padded = tf.concat([...(before ? [edge(0, before)] : []), mel, ...(after ? [edge(t - 1, after)] : [])], 1);
     const stacked = tf.concat(ctx.map((c) => tf.slice(padded, [0, before + c, 0], [b, t, n])), 2);

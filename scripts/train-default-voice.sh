@@ -6,28 +6,13 @@
 # WORKERS: threads (default: one per core, the fastest on the 2-core machine; 1 leaves a core free).
 # LR_MIN: a new floor for the rate's plateau drops (kept in run.json), e.g. LR_MIN=2.5e-6 once it sits at 1e-5.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-MINUTES="${MINUTES:-120}"
-WORKERS="${WORKERS:-}"
-[ -f data/speech/manifest.json ] || node bin/flowvox.mjs data speech --out data/speech
-mkdir -p runs
-if [ ! -f runs/default-voice/run.json ] && [ -f training/default-voice/run.json ]; then
-  mkdir -p runs/default-voice
-  cp -r training/default-voice/. runs/default-voice/
-fi
-if [ -f runs/default-voice/run.json ]; then
-  args=(--resume)
-else
-  # Recipe E of docs/recipe-variants.md: the fastest to converge per wall-clock hour on 2 CPU cores.
-  # (F, E + the auxiliary MR-STFT loss, scores closer on spectral distances but buries the output in
-  # a fixed per-frame buzz: see follow-up 2 there.)
-  # The rate halves after 30 minutes (3 validations) without a new best: what the run's manual halvings
-  # at 3.48 h and 4.27 h did (follow-ups 5–6); the shipped run has had it on since 4.86 h (floor 3e-5,
-  # lowered to 1e-5 at 11.5 h, after the drop to 3.125e-5 was followed by a new best at every validation).
-  # --ema: validate and keep the average of the parameters over the last ~2000 steps (follow-up 9:
-  # averaging two checkpoints 3400 steps apart beat both by 0.03–0.04 nats/sample); the run has had it since 7.39 h.
-  args=(--preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100 --lr-patience 3 --lr-min 1e-5 --ema 0.9995)
-fi
-nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/default-voice \
-  --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} ${LR_MIN:+--lr-min "$LR_MIN"} --val-every 10 --ckpt-every 5 --json >> runs/default-voice.log 2>&1 &
-echo "training in the background (pid $!); follow it with: tail -f runs/default-voice.log"
+# Recipe E of docs/recipe-variants.md: the fastest to converge per wall-clock hour on 2 CPU cores.
+# (F, E + the auxiliary MR-STFT loss, scores closer on spectral distances but buries the output in
+# a fixed per-frame buzz: see follow-up 2 there.)
+# The rate halves after 30 minutes (3 validations) without a new best: what the run's manual halvings
+# at 3.48 h and 4.27 h did (follow-ups 5–6); the shipped run has had it on since 4.86 h (floor 3e-5,
+# lowered to 1e-5 at 11.5 h, after the drop to 3.125e-5 was followed by a new best at every validation).
+# --ema: validate and keep the average of the parameters over the last ~2000 steps (follow-up 9:
+# averaging two checkpoints 3400 steps apart beat both by 0.03–0.04 nats/sample); the run has had it since 7.39 h.
+exec bash "$(dirname "$0")/start-run.sh" default-voice \
+  --preset cpu-small --batch 16 --segment 8192 --lr 1e-3 --warmup 100 --lr-patience 3 --lr-min 1e-5 --ema 0.9995

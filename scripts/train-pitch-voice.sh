@@ -6,23 +6,9 @@
 # FROM: the model a new run starts from (default: the default voice run's best, float32, else models/default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MINUTES="${MINUTES:-120}"
-WORKERS="${WORKERS:-}"
-[ -f data/speech/manifest.json ] || node bin/flowvox.mjs data speech --out data/speech
-mkdir -p runs
-if [ ! -f runs/pitch-voice/run.json ] && [ -f training/pitch-voice/run.json ]; then
-  mkdir -p runs/pitch-voice
-  cp -r training/pitch-voice/. runs/pitch-voice/
-fi
-if [ -f runs/pitch-voice/run.json ]; then
-  args=(--resume)
-else
-  FROM="${FROM:-$( [ -f runs/default-voice/best/config.json ] && echo runs/default-voice/best || echo models/default )}"
-  # The default voice's settings (batch, segment, no dequantisation, its final rate 2.5e-6 and EMA), so
-  # validation NLL compares with its run; the predictor's gain at 5e-5 (follow-up 18: steady, where 1e-3 overshot).
-  args=(--init-from "$FROM" --predictor --pitch-minutes 12 --predictor-lr 5e-5 --batch 16 --segment 8192 --dequantize 0
-        --lr 2.5e-6 --warmup 100 --lr-patience 3 --lr-min 2.5e-6 --ema 0.9995)
-fi
-nohup node bin/flowvox.mjs train "${args[@]}" --data data/speech --out runs/pitch-voice \
-  --minutes "$MINUTES" ${WORKERS:+--workers "$WORKERS"} --val-every 10 --ckpt-every 5 --json >> runs/pitch-voice.log 2>&1 &
-echo "training in the background (pid $!); follow it with: tail -f runs/pitch-voice.log"
+FROM="${FROM:-$( [ -f runs/default-voice/best/config.json ] && echo runs/default-voice/best || echo models/default )}"
+# The default voice's settings (batch, segment, no dequantisation, its final rate 2.5e-6 and EMA), so
+# validation NLL compares with its run; the predictor's gain at 5e-5 (follow-up 18: steady, where 1e-3 overshot).
+exec bash scripts/start-run.sh pitch-voice \
+  --init-from "$FROM" --predictor --pitch-minutes 12 --predictor-lr 5e-5 --batch 16 --segment 8192 --dequantize 0 \
+  --lr 2.5e-6 --warmup 100 --lr-patience 3 --lr-min 2.5e-6 --ema 0.9995

@@ -5,7 +5,8 @@ import { SegmentSampler } from '../../vocoder/data.js';
 import { TACOTRON_MEL } from '../../dsp/mel.js';
 import { lpc } from '../../anomaly/background.js';
 import { hannWindow } from '../../dsp/window.js';
-import { F, HOP, LMAX, LMIN, SEG } from './pitch-common.js';
+/** Lags 48–368 samples (60–460 Hz, the pitch predictor's default range), frames of 256 in segments of 8192. */
+const LMIN = 48, LMAX = 368, HOP = 256, SEG = 8192, F = SEG / HOP;
 const data = await loadAudioSplit('data/speech', 22050);
 const val = new SegmentSampler(data.validation, SEG, TACOTRON_MEL);
 

@@ -86,8 +86,8 @@ async function main(): Promise<void> {
         post({ type: 'scored', job: job.job, scores, ms: performance.now() - t0 });
       } else {
         if (job.denoise > 0 && !denoiser) denoiser = new Denoiser(model);
-        const post_ = { denoiser, denoise: job.denoise, envelope: envelopeIterations, melConfig: config.mel };
-        const { pcm, range } = synthesizeChunkAndRange(model, job.chunk, job.mel, job.z, post_, job.history);
+        const filters = { denoiser, denoise: job.denoise, envelope: envelopeIterations, melConfig: config.mel };
+        const { pcm, range } = synthesizeChunkAndRange(model, job.chunk, job.mel, job.z, filters, job.history);
         if (model.predictor) {
           const r = range.slice(); // its own buffer, to transfer
           post({ type: 'chunk', job: job.job, pcm, range: r, ms: performance.now() - t0 }, [pcm.buffer as ArrayBuffer, r.buffer as ArrayBuffer]);

@@ -79,6 +79,25 @@ describe('periodicity (NCCF peak over pitch lags)', () => {
     expect(voicedPeriodicity(gaussian(SR, 8), [ref]).means[0]).toBeNaN();
   });
 
+  it("'unvoiced' averages over the reference's audible aperiodic frames: a buzz there scores high", () => {
+    // 0.5 s periodic, then 0.5 s noise; the same length of a tone in place of the noise is a buzz.
+    const ref = new Float32Array(SR);
+    ref.set(repeated(110, SR / 2, 5));
+    ref.set(gaussian(SR / 2, 6), SR / 2);
+    const buzz = Float32Array.from(ref);
+    buzz.set(repeated(150, SR / 2, 9), SR / 2);
+    const u = voicedPeriodicity(ref, [ref, buzz], {}, 'unvoiced');
+    // Frames whose window lies within the noise half (silence is excluded as inaudible: none here).
+    expect(u.voicedFrames).toBeGreaterThan(35);
+    expect(u.voicedFrames).toBeLessThan(46);
+    expect(u.reference).toBeLessThan(0.15);
+    expect(u.means[0]).toBeCloseTo(u.reference, 12);
+    expect(u.means[1]).toBeGreaterThan(0.9);
+    // The voiced selection of the same pair is the periodic half, where both agree.
+    const v = voicedPeriodicity(ref, [buzz]);
+    expect(v.means[0]).toBeGreaterThan(0.99);
+  });
+
   it('rejects a bad configuration or frame', () => {
     expect(() => framePeriodicity(new Float32Array(4096), { fmin: 500, fmax: 400 })).toThrow(/fmin/);
     expect(() => framePeriodicity(new Float32Array(4096), { hop: 0 })).toThrow(/hop/);

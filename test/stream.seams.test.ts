@@ -264,6 +264,17 @@ describe('seamless chunking with a pitch predictor (a recursion: chunks run in o
     expect(maxAbs(synthesizeChunked(model, wholeMel, z, { envelope: 2, melConfig: TACOTRON_MEL }, 6), target)).toBeLessThanOrEqual(1e-4);
   });
 
+  it('at a pitch emphasis, chunks equal the whole pass drawn at the same emphasis', () => {
+    model.setPitchEmphasis(3);
+    try {
+      const emphasised = whole(model, mel, frames, z);
+      expect(maxAbs(emphasised, ref)).toBeGreaterThan(1e-3);
+      expect(maxAbs(inOrder({ chunkFrames: 3 }), emphasised)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      model.setPitchEmphasis(1);
+    }
+  });
+
   it('the history matters: without it a chunk is refused, with a wrong one it differs', () => {
     const geom = geometryOf(model);
     expect(geom.predictor).toEqual({ historySamples: 512, backFrames: 2, aheadFrames: 3 });

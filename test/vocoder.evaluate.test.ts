@@ -100,7 +100,7 @@ describe('metrics core', () => {
 
   it('summarises: sample-weighted NLL, mean metrics, ratio, median speed, targets', () => {
     const m = (v: number) => ({ logMelDb: v, mcd: v, mrStft: v });
-    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x, frameLocked: { original: 0.1, model: model / 10, griffinLim: 0.2 }, periodicity: { voicedFrames: n / 100, original: 0.9, model: model / 10, griffinLim: 0.8, noise: 0.3 } });
+    const clip = (nll: number, n: number, model: number, gl: number, x: number): ClipEvaluation => ({ id: 'c', seconds: n / SR, nllNatsPerSample: nll, nllSamples: n, model: m(model), griffinLim: m(gl), xRealTime: x, frameLocked: { original: 0.1, model: model / 10, griffinLim: 0.2 }, periodicity: { voicedFrames: n / 100, original: 0.9, model: model / 10, griffinLim: 0.8, noise: 0.3, unvoiced: { frames: n / 50, original: 0.3, model: model / 20, griffinLim: 0.3 } } });
     const s = summarize([clip(1, 100, 2, 2, 10), clip(4, 300, 4, 2, 30), clip(0, 100, 3, 2, 20)]);
     expect(s.nllNatsPerSample).toBeCloseTo((100 + 1200) / 500, 12);
     expect(s.model.logMelDb).toBeCloseTo(3, 12);
@@ -111,6 +111,10 @@ describe('metrics core', () => {
     expect(s.periodicity.voicedFrames).toBe(5);
     expect(s.periodicity.model).toBeCloseTo(1.7 / 5, 12);
     expect(s.periodicity.noise).toBeCloseTo(0.3, 12);
+    // and unvoiced frames apart: (2·0.1 + 6·0.2 + 2·0.15) / 10
+    expect(s.periodicity.unvoiced!.frames).toBe(10);
+    expect(s.periodicity.unvoiced!.model).toBeCloseTo(0.17, 12);
+    expect(s.periodicity.unvoiced!.flowAlone).toBeUndefined();
     expect(s.targets).toEqual({ logMelWithin1p5xGL: true, beatsGLonMrStft: false });
   });
 
@@ -156,6 +160,7 @@ describe('flowvox evaluate', () => {
     expect(p.original).toBeGreaterThan(0.8);
     expect(p.griffinLim).toBeGreaterThan(p.noise + 0.1);
     expect(p.model).toBeLessThan(0.2);
+    expect(p.unvoiced!.frames).toBe(res.perFile.reduce((s, f) => s + f.periodicity.unvoiced!.frames, 0));
     expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'))).toEqual(res);
   });
 

@@ -14,6 +14,7 @@ import { decodeWav, encodeWav } from '../src/io/wav.js';
 import { utteranceLatent } from '../src/stream/chunk-synth.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow } from '../src/vocoder/waveglow.js';
+import { DEFAULT_PITCH_PREDICTOR } from '../src/vocoder/pitch.js';
 import { coordinateDescent, tuneClips, tuneLatentScale, type TuneScore } from '../src/vocoder/tune-latent.js';
 import { command as tuneLatent, type TuneLatentJson } from '../src/cli/commands/tune-latent.js';
 import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
@@ -48,6 +49,11 @@ async function runCli<T>(cmd: { run(a: string[]): Promise<number | void> }, args
   }
   const last = lines.join('').trim().split('\n').pop();
   return { json: last ? (JSON.parse(last) as T) : null, stderr: errs.join(''), error };
+}
+
+/** A pitch predictor's gain ≈ 0.95·tanh(bias) on every frame (a new one's is 0, which no emphasis changes). */
+function withGain(model: WaveGlow, bias: number): void {
+  model.namedParameters().find(([n]) => n === 'predictor.net.gain.b')![1].assign(tf.tensor1d([bias]));
 }
 
 function tone(f0: number, seconds: number): Float32Array {
@@ -175,6 +181,35 @@ describe('coordinate descent', () => {
     expect(() => coordinateDescent(2, score, { candidates: [-1] })).toThrow(/≥ 0/);
   });
 
+  it('takes candidates per coordinate (the pitch emphasis has its own)', () => {
+    const goal = [0, 1.5, 4];
+    const sep = (v: number[]): TuneScore => ({ scale: [...v], mrStft: 1 + v.reduce((s, x, i) => s + (x - goal[i]!) ** 2, 0), logMelDb: 0 });
+    const r = coordinateDescent(3, sep, {}, (l) => (l < 2 ? [0, 1, 1.5] : [1, 2, 4]));
+    expect(r.best.scale).toEqual(goal);
+    expect(r.trials.filter((t) => t.level === 2).every((t) => [2, 4].includes(t.scale[2]!))).toBe(true);
+    expect(() => coordinateDescent(2, sep, {}, () => [])).toThrow(/finite values ≥ 0/);
+  });
+
+  it('on a model with a pitch predictor: tunes the pitch emphasis too, and leaves the model as found', () => {
+    const model = new WaveGlow({ ...preset('tiny'), predictor: { ...DEFAULT_PITCH_PREDICTOR, hidden: 16 } }, 2);
+    randomizeWeights(model, 4);
+    withGain(model, 0.3);
+    model.setPitchEmphasis(1.5);
+    const clips = tuneClips([tone(140, 0.5)], TACOTRON_MEL);
+    const r = tuneLatentScale(model, clips, TACOTRON_MEL, { candidates: [1], emphasisCandidates: [1, 4], sweeps: 1 });
+    expect(model.pitchEmphasis).toBe(1.5);
+    expect(r.start).toMatchObject({ scale: [1, 1], pitchEmphasis: 1 });
+    expect(r.trials.map((t) => [t.level, t.scale, t.pitchEmphasis])).toEqual([[2, [1, 1], 4]]);
+    // The emphasis changes the audio, so its trial scores differently from the start.
+    expect(r.trials[0]!.mrStft).not.toBe(r.start.mrStft);
+    expect(r.best.pitchEmphasis).toBe(r.trials[0]!.mrStft < r.start.mrStft * 0.998 ? 4 : 1);
+    // [1]: the emphasis is not a coordinate, and results carry no pitchEmphasis.
+    const fixed = tuneLatentScale(model, clips, TACOTRON_MEL, { candidates: [1], emphasisCandidates: [1], sweeps: 1 });
+    expect(fixed.trials).toEqual([]);
+    expect(fixed.best.pitchEmphasis).toBeUndefined();
+    model.dispose();
+  });
+
   it('on a model: scores with the same seeds (a repeat is identical), never worse than all ones, and leaves the model as found', () => {
     const model = new WaveGlow(preset('tiny'), 2);
     randomizeWeights(model, 4);
@@ -228,6 +263,33 @@ describe('flowvox tune-latent', () => {
     // Evaluate's copy-synthesis at all ones is tune-latent's starting point (same seeds, same clips).
     const mean = (e: EvaluateJson) => e.perFile.reduce((s, f) => s + f.model.mrStft, 0) / e.perFile.length;
     expect(mean(ones.json!)).toBeCloseTo(j.start.mrStft, 4);
+  });
+
+  it('a predictor model: tune-latent --write stores the pitch emphasis, evaluate reports it; models without one refuse it', async () => {
+    const pitchDir = join(dir, 'pitch-model');
+    const pm = new WaveGlow({ ...preset('tiny'), predictor: { ...DEFAULT_PITCH_PREDICTOR, hidden: 16 } }, 6);
+    randomizeWeights(pm, 6);
+    withGain(pm, 0.3);
+    await saveModelDir(pitchDir, pm, { source: 'test' });
+    pm.dispose();
+    const r = await runCli<TuneLatentJson>(tuneLatent, ['--model', pitchDir, '--data', corpus, '--seconds', '0.5', '--values', '1', '--emphasis-values', '1,5', '--sweeps', '1', '--write']);
+    expect(r.error).toBeNull();
+    expect(r.json!.trials.map((t) => t.pitchEmphasis)).toEqual([5]);
+    const best = r.json!.best.pitchEmphasis!;
+    const cfg = (await loadModelDir(pitchDir)).config;
+    expect(cfg.synthesis?.pitch_emphasis).toBe(best === 1 ? undefined : best);
+    expect(cfg.synthesis?.latent_scale_source).toMatch(/pitch emphasis .* over 1, 5/);
+    const ev = await runCli<EvaluateJson>(evaluate, ['--model', pitchDir, '--data', corpus, '--seconds', '0.5', '--pitch-emphasis', '5']);
+    expect(ev.json!.pitchEmphasis).toBe(5);
+    // tune-latent's emphasis-5 trial is evaluate's copy-synthesis at 5 (same seeds, same clips); the NLL ignores it.
+    const mean = (e: EvaluateJson) => e.perFile.reduce((s, f) => s + f.model.mrStft, 0) / e.perFile.length;
+    expect(mean(ev.json!)).toBeCloseTo(r.json!.trials[0]!.mrStft, 4);
+    const plain = await runCli<EvaluateJson>(evaluate, ['--model', pitchDir, '--data', corpus, '--seconds', '0.5', '--pitch-emphasis', '1']);
+    expect(plain.json!.nllNatsPerSample).toBe(ev.json!.nllNatsPerSample);
+    const refused = await runCli(evaluate, ['--model', modelDir, '--data', corpus, '--pitch-emphasis', '2']);
+    expect(refused.error?.message).toMatch(/--pitch-emphasis: pitch emphasis needs a model with a pitch predictor/);
+    const refusedTune = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--emphasis-values', '1,2']);
+    expect(refusedTune.error?.message).toMatch(/--emphasis-values: the model has no pitch predictor/);
   });
 
   it('evaluate and tune-latent skip a broken or too-short WAV, say so, and score the rest', async () => {

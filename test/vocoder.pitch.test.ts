@@ -1,10 +1,10 @@
 /**
  * The vocoder's pitch predictor (src/vocoder/pitch.ts) inside WaveGlow: the likelihood is the flow's
- * on the predictor's residual, synthesis inverts it, a new predictor changes nothing, model
- * directories keep it, and its pitch net learns lags from the labels that NCCF gives.
+ * on the predictor's residual, synthesis inverts it (also at a pitch emphasis), a new predictor changes
+ * nothing, model directories keep it, and its pitch net learns lags from the labels that NCCF gives.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { pretrainPitchNet } from '../src/train/pitch-pretrain.js';
 import { SegmentSampler } from '../src/vocoder/data.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { growError, growWaveGlow } from '../src/vocoder/grow.js';
+import { parseConfigFile } from '../src/vocoder/model-dir.js';
 import { DEFAULT_PITCH_PREDICTOR, MelPitchConditioner, pitchTargets, type PitchPredictorConfig } from '../src/vocoder/pitch.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../src/vocoder/waveglow.js';
@@ -94,6 +95,38 @@ describe('WaveGlow with a pitch predictor', () => {
     expect(() => new WaveGlow({ ...FRAMES, predictor: { ...SMALL_PITCH, max_gain: 1 } })).toThrow(/max_gain must lie in \(0, 1\)/);
   });
 
+  it('pitch emphasis: synthesis draws with the gain pre-activation × C, the likelihood is unchanged', () => {
+    const model = new WaveGlow(WITH_PITCH, 3);
+    randomizeCouplings(model, 11);
+    setGain(model, 0.4); // g ≈ 0.95·tanh(0.4) = 0.36; × 3 → 0.95·tanh(1.2) = 0.79
+    tf.tidy(() => {
+      const mel = tf.randomNormal([1, 9, 80], -4, 1, 'float32', 8) as tf.Tensor3D;
+      const audio = tf.mul(tf.randomNormal([1, 2048], 0, 1, 'float32', 7), 0.3) as tf.Tensor2D;
+      const lp = model.logProb(audio, mel);
+      const z = model.inverse(audio, mel).z as tf.Tensor3D;
+      const m8 = tf.slice(mel, [0, 0, 0], [1, 8, 80]) as tf.Tensor3D;
+      const plain = model.synthesize(m8, { z });
+      model.setPitchEmphasis(3);
+      expect(model.pitchEmphasis).toBe(3);
+      expect(maxAbs(model.logProb(audio, mel), lp)).toBe(0);
+      const a = model.synthesisCoefficients(m8);
+      const gains = tf.sum(a, 2);
+      expect(tf.min(gains).dataSync()[0]).toBeCloseTo(0.95 * Math.tanh(1.2), 4);
+      const loud = model.synthesize(m8, { z });
+      // The audio differs, and its residual under the emphasised coefficients is the flow's output for z.
+      expect(maxAbs(loud, plain)).toBeGreaterThan(1e-2);
+      const residual = model.recursion!.inverse(loud, a) as tf.Tensor2D;
+      const flowOut = model.flow.forward(z, model.conditioning(m8, 2048));
+      expect(maxAbs(residual, flowOut)).toBeLessThan(1e-4);
+      model.setPitchEmphasis(1);
+      expect(maxAbs(model.synthesize(m8, { z }), plain)).toBe(0);
+    });
+    expect(() => model.setPitchEmphasis(-1)).toThrow(/finite and ≥ 0/);
+    expect(() => model.setPitchEmphasis(Number.NaN)).toThrow(/finite and ≥ 0/);
+    expect(() => new WaveGlow(FRAMES, 3).setPitchEmphasis(2)).toThrow(/needs a model with a pitch predictor/);
+    model.dispose();
+  });
+
   it('a model directory keeps the predictor (config and weights)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flowvox-pitch-'));
     try {
@@ -103,6 +136,15 @@ describe('WaveGlow with a pitch predictor', () => {
       await saveModelDir(dir, model, { source: 'test' });
       const loaded = (await loadModelDir(dir)).model;
       expect(loaded.config.predictor).toEqual(SMALL_PITCH);
+      expect(loaded.pitchEmphasis).toBe(1);
+      // The pitch emphasis is a synthesis setting in config.json, checked on load.
+      model.setPitchEmphasis(2.5);
+      await saveModelDir(dir, model, { source: 'test' });
+      const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+      expect(cfg.synthesis).toEqual({ pitch_emphasis: 2.5 });
+      expect((await loadModelDir(dir)).model.pitchEmphasis).toBe(2.5);
+      expect(() => parseConfigFile({ ...cfg, synthesis: { pitch_emphasis: -2 } })).toThrow(/pitch_emphasis" must be a number ≥ 0/);
+      expect(() => parseConfigFile({ ...cfg, waveglow: FRAMES, synthesis: { pitch_emphasis: 2 } })).toThrow(/needs a pitch predictor/);
       tf.tidy(() => {
         const audio = tf.mul(tf.randomNormal([1, 2048], 0, 1, 'float32', 7), 0.3) as tf.Tensor2D;
         const mel = tf.randomNormal([1, 9, 80], -4, 1, 'float32', 8) as tf.Tensor3D;

@@ -189,7 +189,7 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     await expect(train.run(['--data', data, '--out', join(dir, 'init-missing'), '--steps', '1', '--init-from', join(dir, 'nowhere')])).rejects.toThrow(/not a flowvox model directory/);
   });
 
-  it('adds a pitch predictor to a trained model (--predictor): pitch net pretrained then fixed, gain at its own rate, on 2 threads', async () => {
+  it('adds a pitch predictor to a trained model (--predictor): pitch net pretrained then fixed (or learnt, --learn-pitch), gain at its own rate, on 2 threads', async () => {
     const from = join(dir, 'a', 'last');
     const out = join(dir, 'pitch');
     const args = ['--data', data, '--out', out, '--lr', '1e-7', '--warmup', '0', '--predictor-lr', '1e-2', '--val-batches', '1', '--workers', '2', '--batch', '2', '--segment', '4096'];
@@ -210,6 +210,20 @@ describe('vocoder commands: train → synthesize → likelihood (tiny preset)', 
     expect(diff('flow.1.1.inner.net.start.w')).toBeLessThan(1e-5);
     expect(diff('predictor.net.pitch.0.w')).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).predictorLr).toBe(1e-2);
+    // --learn-pitch on a resume: the likelihood moves the pitch net too (on both threads), until --no-learn-pitch.
+    await runJson(train, [...args, '--resume', '--steps', '2', '--learn-pitch']);
+    const learnt = await weights();
+    const moved = (a: ReturnType<typeof decode>, b: ReturnType<typeof decode>, k: string) => { const [x, y] = [a.get(k)!.dataSync() as Float32Array, b.get(k)!.dataSync() as Float32Array]; let m = 0; x.forEach((v, i) => (m = Math.max(m, Math.abs(v - y[i]!)))); return m; };
+    expect(moved(after, learnt, 'predictor.net.pitch.0.w')).toBeGreaterThan(1e-3);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.predictor.learn_pitch).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'last', 'config.json'), 'utf8')).waveglow.predictor.learn_pitch).toBe(true);
+    await runJson(train, [...args, '--resume', '--steps', '1']); // kept across --resume
+    const kept = await weights();
+    expect(moved(learnt, kept, 'predictor.net.pitch.0.w')).toBeGreaterThan(1e-3);
+    await runJson(train, [...args, '--resume', '--steps', '1', '--no-learn-pitch']);
+    expect(moved(kept, await weights(), 'predictor.net.pitch.0.w')).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.predictor.learn_pitch).toBeUndefined();
+    await expect(train.run([...common, '--out', join(dir, 'no-pitch-learn'), '--steps', '1', '--learn-pitch'])).rejects.toThrow(/--learn-pitch: the model has no pitch predictor/);
     await expect(train.run([...args, '--resume', '--steps', '1', '--predictor'])).rejects.toThrow(/cannot be combined with --resume/);
     await expect(train.run([...common, '--out', join(dir, 'no-pitch'), '--steps', '1', '--predictor-lr', '1e-3'])).rejects.toThrow(/no pitch predictor/);
   });

@@ -168,6 +168,16 @@ export function envelopeOption(text: string | undefined, config: Pick<ModelConfi
   return envelopeFlag(text) ?? envelopeIterationsOf(config);
 }
 
+/** Applies a --pitch-emphasis option (the pitch predictor's gain multiplier at synthesis) to a loaded model. */
+export function setPitchEmphasisOption(model: WaveGlow, text: string): void {
+  const emphasis = num(text, 'pitch-emphasis', 1, { min: 0, max: 100 });
+  try {
+    model.setPitchEmphasis(emphasis);
+  } catch (e) {
+    throw new CliError(`--pitch-emphasis: ${(e as Error).message}`);
+  }
+}
+
 /** Applies a --latent-scale option ("1", or one value per latent level) to a loaded model. */
 export function setLatentScaleOption(model: WaveGlow, text: string): void {
   const scale = text.trim() === '1' ? null : numList(text, 'latent-scale', [], { min: 0 });

@@ -33,6 +33,8 @@ export const SPEECH_PERIODICITY: PeriodicityConfig = Object.freeze({ sampleRate:
 /** Voiced frames: the reference's r ≥ this and its energy within `VOICED_RANGE_DB` of its loudest frame. */
 export const VOICED_MIN_PERIODICITY = 0.7;
 export const VOICED_RANGE_DB = 40;
+/** Unvoiced frames: the reference's r below this (audible, as voiced ones): periodicity there is a buzz. */
+export const UNVOICED_MAX_PERIODICITY = 0.5;
 
 function resolve(config: Partial<PeriodicityConfig>): PeriodicityConfig & { minLag: number; maxLag: number } {
   const c = { ...SPEECH_PERIODICITY, ...config };
@@ -117,7 +119,7 @@ export function framePeriodicity(x: Float32Array, config: Partial<PeriodicityCon
 }
 
 export interface VoicedPeriodicity {
-  /** Frames of the reference judged voiced. */
+  /** Frames of the reference judged voiced (or unvoiced, for `which` 'unvoiced'). */
   voicedFrames: number;
   /** The reference's own mean r over its voiced frames (NaN when none is voiced). */
   reference: number;
@@ -129,15 +131,18 @@ export interface VoicedPeriodicity {
  * Mean periodicity of each signal over the reference's voiced frames (r ≥ VOICED_MIN_PERIODICITY and
  * energy within VOICED_RANGE_DB of its loudest frame). A vocoder that draws harmonics scores near the
  * reference; one that draws noise with the right envelope scores near random-phase noise.
+ * `which` 'unvoiced' takes the audible frames with r < UNVOICED_MAX_PERIODICITY instead (fricatives,
+ * breath): there a vocoder that buzzes scores above the reference.
  */
-export function voicedPeriodicity(reference: Float32Array, signals: readonly Float32Array[], config: Partial<PeriodicityConfig> = {}): VoicedPeriodicity {
+export function voicedPeriodicity(reference: Float32Array, signals: readonly Float32Array[], config: Partial<PeriodicityConfig> = {}, which: 'voiced' | 'unvoiced' = 'voiced'): VoicedPeriodicity {
   const ref = framePeriodicity(reference, config);
   let maxEnergy = 0;
   for (const e of ref.energy) maxEnergy = Math.max(maxEnergy, e);
   const floor = maxEnergy * 10 ** (-VOICED_RANGE_DB / 10);
   const voiced: number[] = [];
   for (let t = 0; t < ref.periodicity.length; t++) {
-    if (ref.periodicity[t]! >= VOICED_MIN_PERIODICITY && ref.energy[t]! > 0 && ref.energy[t]! >= floor) voiced.push(t);
+    const r = ref.periodicity[t]!;
+    if ((which === 'voiced' ? r >= VOICED_MIN_PERIODICITY : r < UNVOICED_MAX_PERIODICITY) && ref.energy[t]! > 0 && ref.energy[t]! >= floor) voiced.push(t);
   }
   let refSum = 0;
   for (const t of voiced) refSum += ref.periodicity[t]!;

@@ -30,16 +30,17 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
 
 /**
  * Writes weights, config.json and (optionally) card.md. `synthesis`: decoding settings to keep (a
- * loaded model's config.synthesis); the latent scale is the model's own (`latentScale`), its source
- * kept only while the scale is.
+ * loaded model's config.synthesis); the latent scale and pitch emphasis are the model's own
+ * (`latentScale`, `pitchEmphasis`), the scale's source kept only while the scale is.
  */
 export async function saveModelDir(dir: string, model: WaveGlow, opts: { source?: string; card?: string; dtype?: 'float32' | 'float16'; synthesis?: SynthesisSettings } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   // Weights first (themselves written crash-safely), then the config that names the model.
   await saveWeights(dir, await weightsOf(model, opts.dtype));
   const scale = model.latentScale;
-  const { latent_scale: _s, latent_scale_source: source, ...others } = opts.synthesis ?? {};
-  const synthesis: SynthesisSettings = { ...(scale ? { latent_scale: [...scale], ...(source ? { latent_scale_source: source } : {}) } : {}), ...others };
+  const { latent_scale: _s, latent_scale_source: source, pitch_emphasis: _e, ...others } = opts.synthesis ?? {};
+  const emphasis = model.pitchEmphasis;
+  const synthesis: SynthesisSettings = { ...(scale ? { latent_scale: [...scale], ...(source ? { latent_scale_source: source } : {}) } : {}), ...(emphasis !== 1 ? { pitch_emphasis: emphasis } : {}), ...others };
   await writeConfig(dir, makeConfigFile(model.config, opts.source, undefined, Object.keys(synthesis).length > 0 ? synthesis : undefined));
   if (opts.card !== undefined) await writeFile(join(dir, 'card.md'), opts.card);
 }

@@ -10,7 +10,6 @@ import { TACOTRON_MEL, type MelConfig, type MelSpectrogram } from '../dsp/mel.js
 import { envelopeMarginSamples } from '../vocoder/envelope.js';
 import { applyPostFilters, denoises, type PostFilters } from '../vocoder/post-filter.js';
 import type { WaveGlow } from '../vocoder/waveglow.js';
-import { ContextCoefficients, LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
 import { predictorGeometry, geometryOf, latentSlice, melSlice, planChunks, type Chunk } from './planner.js';
 
 /**
@@ -64,9 +63,6 @@ export function synthesizeRange(model: WaveGlow, c: Chunk, mel: Float32Array, z:
   });
 }
 
-/** The predictor's recursion as a bijector whose context is the coefficients themselves, per model. */
-const direct = new WeakMap<WaveGlow, LongTermPredictor>();
-
 /**
  * x over [synthStart, synthEnd) from the flow's residual there and x over [historyStart, synthStart):
  * the history's own residual (the inverse, with zeros before it) followed by the chunk's, run through
@@ -77,8 +73,7 @@ function continuePredictor(model: WaveGlow, c: Chunk, mel: tf.Tensor3D, residual
   if (history.length !== c.synthStart - c.historyStart) {
     throw new Error(`chunk ${c.index}: the pitch predictor needs the ${c.synthStart - c.historyStart} samples before it, got ${history.length}`);
   }
-  let lt = direct.get(model);
-  if (!lt) direct.set(model, (lt = new LongTermPredictor(new ContextCoefficients(), { minLag: p.minLag, frame: p.frame })));
+  const lt = model.recursion!;
   // Coefficient rows from the frame at historyStart on (the mel slice starts at melStart). The pitch net
   // runs only on those frames and the context they read, not on the whole slice, which is as wide as the
   // flow's receptive field (±120 frames for cpu-small); the planner put that context inside the slice.
@@ -87,7 +82,9 @@ function continuePredictor(model: WaveGlow, c: Chunk, mel: tf.Tensor3D, residual
   const { backFrames, aheadFrames } = predictorGeometry(model.config.predictor!, model.hop);
   const from = Math.max(0, first - backFrames);
   const to = Math.min(mel.shape[1], first + rows + aheadFrames);
-  const coeffs = p.conditioner.apply(tf.slice(mel, [0, from, 0], [1, to - from, mel.shape[2]])) as tf.Tensor3D;
+  // At the model's pitch emphasis, as the whole-utterance pass; the history's residual is inverted with the
+  // same coefficients that drew it.
+  const coeffs = model.synthesisCoefficients(tf.slice(mel, [0, from, 0], [1, to - from, mel.shape[2]]));
   const a = tf.slice(coeffs, [0, first - from, 0], [1, rows, coeffs.shape[2]]);
   const h = tf.tensor2d(history, [1, history.length]);
   const x = lt.forward(tf.concat([lt.inverse(h, a), residual], 1), a);

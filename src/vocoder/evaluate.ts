@@ -141,6 +141,17 @@ export interface Periodicity {
   /** With envelope matching on: the flow's output before it, and `noise` after it. */
   flowAlone?: number;
   noiseEnvelope?: number;
+  /** The same over the original's audible unvoiced frames (r < 0.5), where periodicity is a buzz: near the original's is right. */
+  unvoiced?: UnvoicedPeriodicity;
+}
+
+export interface UnvoicedPeriodicity {
+  frames: number;
+  original: number;
+  model: number;
+  griffinLim: number;
+  /** With envelope matching on: the flow's output before it. */
+  flowAlone?: number;
 }
 
 export interface FrameLocked {
@@ -175,7 +186,9 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
   const sr = melConfig.sampleRate;
   const envelope = opts.envelope ?? 0;
   const noiseEnv = envelope > 0 ? matchMelEnvelope(noise, mel, envelope, melConfig) : null;
-  const per = voicedPeriodicity(audio, [synth.audio, gl, noise, ...(noiseEnv ? [noiseEnv, synth.flowAudio] : [])], { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop });
+  const perConfig = { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop };
+  const per = voicedPeriodicity(audio, [synth.audio, gl, noise, ...(noiseEnv ? [noiseEnv, synth.flowAudio] : [])], perConfig);
+  const un = voicedPeriodicity(audio, [synth.audio, gl, ...(noiseEnv ? [synth.flowAudio] : [])], perConfig, 'unvoiced');
   const result: ClipEvaluation = {
     id: opts.id,
     ...(opts.lang ? { lang: opts.lang } : {}),
@@ -187,7 +200,10 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
     // Rate of the full synthesis (frames·hop samples), not of the cropped output.
     xRealTime: model.samplesFor(mel.frames) / sr / synth.wallSeconds,
     frameLocked: { original: frameLockedShare(audio, melConfig.hop), model: frameLockedShare(synth.audio, melConfig.hop), griffinLim: frameLockedShare(gl, melConfig.hop) },
-    periodicity: { voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]!, ...(noiseEnv ? { flowAlone: per.means[4]!, noiseEnvelope: per.means[3]! } : {}) },
+    periodicity: {
+      voicedFrames: per.voicedFrames, original: per.reference, model: per.means[0]!, griffinLim: per.means[1]!, noise: per.means[2]!, ...(noiseEnv ? { flowAlone: per.means[4]!, noiseEnvelope: per.means[3]! } : {}),
+      unvoiced: { frames: un.voicedFrames, original: un.reference, model: un.means[0]!, griffinLim: un.means[1]!, ...(noiseEnv ? { flowAlone: un.means[2]! } : {}) },
+    },
     ...(noiseEnv ? { flowAlone: distances(audio, synth.flowAudio, melConfig), noiseEnvelope: distances(audio, noiseEnv, melConfig) } : {}),
   };
   return { result, audio: { original: audio, mel, model: synth.audio, griffinLim: gl, ...(noiseEnv ? { flowAlone: synth.flowAudio } : {}) } };
@@ -262,15 +278,26 @@ export function summarize(clips: readonly ClipEvaluation[]): EvaluationSummary {
 /** `Periodicity` as one sentence, for people: the card's harmonics line and evaluate's text output. */
 export function describePeriodicity(p: Periodicity): string {
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '—');
-  return `Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model)}, original ${f(p.original)}, Griffin-Lim ${f(p.griffinLim)}, random-phase audio with the same mel ${f(p.noise)}${p.noiseEnvelope !== undefined ? ` (${f(p.noiseEnvelope)} after the same envelope matching)` : ''}${p.flowAlone !== undefined ? `; the flow alone, before envelope matching, ${f(p.flowAlone)}` : ''}.`;
+  return `Measured periodicity (NCCF peak at pitch lags, 1 = periodic) over the original's ${p.voicedFrames} voiced frames: model ${f(p.model)}, original ${f(p.original)}, Griffin-Lim ${f(p.griffinLim)}, random-phase audio with the same mel ${f(p.noise)}${p.noiseEnvelope !== undefined ? ` (${f(p.noiseEnvelope)} after the same envelope matching)` : ''}${p.flowAlone !== undefined ? `; the flow alone, before envelope matching, ${f(p.flowAlone)}` : ''}.${p.unvoiced ? unvoicedSentence(p.unvoiced, f) : ''}`;
+}
+
+function unvoicedSentence(u: UnvoicedPeriodicity, f: (x: number) => string): string {
+  return ` Over its ${u.frames} audible unvoiced frames, where periodicity is a buzz: model ${f(u.model)}, original ${f(u.original)}, Griffin-Lim ${f(u.griffinLim)}${u.flowAlone !== undefined ? `, the flow alone ${f(u.flowAlone)}` : ''}.`;
 }
 
 function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
   const voicedFrames = xs.reduce((s, x) => s + x.voicedFrames, 0);
-  const pool = (k: Exclude<keyof Periodicity, 'voicedFrames'>): number =>
+  const pool = (k: Exclude<keyof Periodicity, 'voicedFrames' | 'unvoiced'>): number =>
     voicedFrames ? xs.reduce((s, x) => s + (x.voicedFrames ? (x[k] ?? NaN) * x.voicedFrames : 0), 0) / voicedFrames : NaN;
   const withEnv = xs.every((x) => x.noiseEnvelope !== undefined && x.flowAlone !== undefined);
-  return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise'), ...(withEnv ? { flowAlone: pool('flowAlone'), noiseEnvelope: pool('noiseEnvelope') } : {}) };
+  const un = xs.every((x) => x.unvoiced) ? xs.map((x) => x.unvoiced!) : null;
+  return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise'), ...(withEnv ? { flowAlone: pool('flowAlone'), noiseEnvelope: pool('noiseEnvelope') } : {}), ...(un ? { unvoiced: poolUnvoiced(un) } : {}) };
+}
+
+function poolUnvoiced(xs: readonly UnvoicedPeriodicity[]): UnvoicedPeriodicity {
+  const frames = xs.reduce((s, x) => s + x.frames, 0);
+  const pool = (k: Exclude<keyof UnvoicedPeriodicity, 'frames'>): number => (frames ? xs.reduce((s, x) => s + (x.frames ? (x[k] ?? NaN) * x.frames : 0), 0) / frames : NaN);
+  return { frames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), ...(xs.every((x) => x.flowAlone !== undefined) ? { flowAlone: pool('flowAlone') } : {}) };
 }
 
 /** `n` items spread evenly over `items` (all of them if n ≥ length): a deterministic, representative subset. */

@@ -20,7 +20,9 @@ import type { WN } from './wn.js';
 export function growError(from: WaveGlowConfig, to: WaveGlowConfig): string | null {
   const keys = ['n_mel_channels', 'n_flows', 'n_group', 'n_early_every', 'n_early_size', 'hop_length', 'upsampler'] as const;
   for (const k of keys) if (from[k] !== to[k]) return `${k} differs (${String(from[k])} → ${String(to[k])}); only the WN's n_channels and n_layers can grow`;
-  if (from.predictor && JSON.stringify(from.predictor) !== JSON.stringify(to.predictor)) {
+  // learn_pitch says what training moves, not what the model computes.
+  const shape = (p: WaveGlowConfig['predictor']) => (p ? JSON.stringify({ ...p, learn_pitch: undefined }) : undefined);
+  if (from.predictor && shape(from.predictor) !== shape(to.predictor)) {
     return to.predictor ? 'the pitch predictor\'s settings differ' : 'the model has a pitch predictor, which cannot be removed';
   }
   const a = from.WN_config;

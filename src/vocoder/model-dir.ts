@@ -31,6 +31,8 @@ export interface SynthesisSettings {
   envelope_iterations?: number;
   /** How envelope_iterations was chosen. */
   envelope_source?: string;
+  /** The pitch predictor's gain multiplier at synthesis (`WaveGlow.setPitchEmphasis`, tuned with latent_scale); absent: 1. */
+  pitch_emphasis?: number;
 }
 
 /** The model's mel-envelope matching iterations (0: the flow's output as it is). */
@@ -58,6 +60,11 @@ export function parseConfigFile(json: unknown): ModelConfigFile {
       throw new Error(`model config's "synthesis.envelope_iterations": ${(e as Error).message}`);
     }
   }
+  const emphasis = c.synthesis?.pitch_emphasis;
+  if (emphasis !== undefined && !(typeof emphasis === 'number' && Number.isFinite(emphasis) && emphasis >= 0)) {
+    throw new Error(`model config's "synthesis.pitch_emphasis" must be a number ≥ 0, got ${JSON.stringify(emphasis)}`);
+  }
+  if (emphasis !== undefined && emphasis !== 1 && !c.waveglow.predictor) throw new Error('model config\'s "synthesis.pitch_emphasis" needs a pitch predictor ("waveglow.predictor")');
   return c as ModelConfigFile;
 }
 
@@ -68,6 +75,7 @@ export function modelFromWeights(cfg: ModelConfigFile, manifest: WeightsManifest
   } catch (e) {
     throw new Error(`model config's "synthesis.latent_scale": ${(e as Error).message}`);
   }
+  model.setPitchEmphasis(cfg.synthesis?.pitch_emphasis ?? 1); // checked by parseConfigFile
   const tensors = decode(manifest, data);
   try {
     model.loadParameters(tensors);

@@ -108,16 +108,28 @@ export class MelPitchConditioner extends Module implements PredictorConditioner 
     });
   }
 
+  /** The coefficients the likelihood scores with (emphasis 1). */
   apply(context: tf.Tensor): tf.Tensor {
+    if (context.rank !== 3) throw new Error(`pitch predictor: expects a mel [batch, frames, ${this.nMel}], got shape [${context.shape}]`);
+    return this.coefficients(context as tf.Tensor3D);
+  }
+
+  /**
+   * Coefficients [B, T, K] with the gain head's pre-activation times `emphasis`:
+   * g_f = max_gain · tanh(emphasis · (w·h_f + b)). A decoding choice, as σ is (`WaveGlow.setPitchEmphasis`):
+   * above 1 it draws the periodicity that the likelihood's gain, averaging over frames where the
+   * pitch net is unsure, holds back (follow-up 20). |g_f| stays below max_gain, so the recursion stays stable.
+   */
+  coefficients(mel: tf.Tensor3D, emphasis = 1): tf.Tensor3D {
+    if (!(Number.isFinite(emphasis) && emphasis >= 0)) throw new Error(`pitch emphasis must be finite and ≥ 0, got ${emphasis}`);
     return tf.tidy(() => {
-      if (context.rank !== 3) throw new Error(`pitch predictor: expects a mel [batch, frames, ${this.nMel}], got shape [${context.shape}]`);
-      const mel = context as tf.Tensor3D;
       const [b, t] = mel.shape;
       const { h, logits } = this.features(mel);
       // The voiced classes only, renormalised: the gain, not p, says how much to predict.
       const p = tf.softmax(tf.slice(logits, [0, 0], [-1, this.lags]));
-      const g = tf.mul(tf.tanh(dense(h, this.gain.w as tf.Tensor2D, this.gain.b as tf.Tensor1D)), this.config.max_gain);
-      return tf.reshape(tf.mul(g, p), [b, t, this.lags]);
+      const pre = dense(h, this.gain.w as tf.Tensor2D, this.gain.b as tf.Tensor1D);
+      const g = tf.mul(tf.tanh(emphasis === 1 ? pre : tf.mul(pre, emphasis)), this.config.max_gain);
+      return tf.reshape(tf.mul(g, p), [b, t, this.lags]) as tf.Tensor3D;
     });
   }
 }

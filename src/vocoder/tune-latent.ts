@@ -6,7 +6,8 @@
  * own temperature. Here each level's σ is σ × scale[level], and the scales are picked by coordinate
  * descent on a copy-synthesis distance, with the same latent seeds for every candidate (common
  * random numbers), so that two candidates differ only in the scale. A decoding choice: the likelihood
- * does not change.
+ * does not change. A model with a pitch predictor has one more coordinate, its pitch emphasis
+ * (`WaveGlow.setPitchEmphasis`), tuned in the same descent after the levels.
  */
 import { logMelSpectrogram, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { copySynthesis, distances } from './evaluate.js';
@@ -23,6 +24,8 @@ export interface TuneLatentOptions {
   sigma?: number;
   /** Values each level's scale may take (default 0, 0.5, 1, 1.5). */
   candidates?: readonly number[];
+  /** Values the pitch emphasis may take, with a pitch predictor (default 1, 1.5, 2, 3, 4, 6; [1]: not tuned). */
+  emphasisCandidates?: readonly number[];
   metric?: TuneMetric;
   /** Coordinate-descent sweeps over the levels (default 2; stops early when a sweep changes nothing). */
   sweeps?: number;
@@ -38,12 +41,15 @@ export interface TuneLatentOptions {
 
 export interface TuneScore {
   scale: number[];
+  /** With a pitch predictor: its pitch emphasis. */
+  pitchEmphasis?: number;
   /** Means over the clips. */
   logMelDb: number;
   mrStft: number;
 }
 
 export interface TuneTrial extends TuneScore {
+  /** The coordinate changed: a latent level, or (= the number of levels) the pitch emphasis. */
   level: number;
   sweep: number;
 }
@@ -82,14 +88,22 @@ export function scoreLatentScale(model: WaveGlow, clips: readonly TuneClip[], me
   return { logMelDb: logMelDb / clips.length, mrStft: mrStft / clips.length };
 }
 
+export const DEFAULT_EMPHASIS_CANDIDATES: readonly number[] = Object.freeze([1, 1.5, 2, 3, 4, 6]);
+
 /**
- * Coordinate descent from all ones over `nLevels` scales: for each level in turn, try every candidate
- * with the other levels fixed, and keep the best if it lowers the metric by more than `minGain`.
- * `score` is any function of the scale (the model's copy-synthesis distances in `tuneLatentScale`).
+ * Coordinate descent from all ones over `nLevels` coordinates: for each in turn, try every candidate
+ * with the others fixed, and keep the best if it lowers the metric by more than `minGain`.
+ * `score` is any function of the vector (the model's copy-synthesis distances in `tuneLatentScale`);
+ * `candidatesAt(l)`, when given, replaces `opts.candidates` for coordinate l.
  */
-export function coordinateDescent(nLevels: number, score: (scale: number[]) => TuneScore, opts: TuneLatentOptions = {}): Omit<TuneLatentResult, 'levels' | 'sigma'> {
-  const candidates = [...new Set(opts.candidates ?? [0, 0.5, 1, 1.5])];
-  if (candidates.length === 0 || candidates.some((v) => !Number.isFinite(v) || v < 0)) throw new Error(`candidates must be finite values ≥ 0, got [${candidates.join(', ')}]`);
+export function coordinateDescent(nLevels: number, score: (scale: number[]) => TuneScore, opts: TuneLatentOptions = {}, candidatesAt?: (level: number) => readonly number[]): Omit<TuneLatentResult, 'levels' | 'sigma'> {
+  const check = (values: readonly number[]) => {
+    const unique = [...new Set(values)];
+    if (unique.length === 0 || unique.some((v) => !Number.isFinite(v) || v < 0)) throw new Error(`candidates must be finite values ≥ 0, got [${values.join(', ')}]`);
+    return unique;
+  };
+  const shared = check(opts.candidates ?? [0, 0.5, 1, 1.5]);
+  const perLevel = Array.from({ length: nLevels }, (_, l) => (candidatesAt ? check(candidatesAt(l)) : shared));
   const metric = opts.metric ?? 'mr-stft';
   const sweeps = opts.sweeps ?? 2;
   const minGain = opts.minGain ?? 0.002;
@@ -106,7 +120,7 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
     let changed = false;
     for (let l = 0; l < nLevels; l++) {
       let levelBest = best;
-      for (const v of candidates) {
+      for (const v of perLevel[l]!) {
         if (v === best.scale[l]) continue;
         const scale = best.scale.map((x, i) => (i === l ? v : x));
         let t = seen.get(scale.join(','));
@@ -138,14 +152,21 @@ export function tuneLatentScale(model: WaveGlow, clips: readonly TuneClip[], mel
   const sigma = opts.sigma ?? 0.6;
   const seed = opts.seed ?? 0;
   const levels = model.latentLevels();
-  const before = model.latentScale;
+  const n = levels.length;
+  const emphasis = model.predictor ? opts.emphasisCandidates ?? DEFAULT_EMPHASIS_CANDIDATES : [1];
+  const tuneEmphasis = emphasis.some((v) => v !== 1);
+  const before = { scale: model.latentScale, emphasis: model.pitchEmphasis };
+  // The vector is the levels' scales, then (when tuned) the pitch emphasis.
+  const split = <T extends TuneScore>(t: T): T => (tuneEmphasis ? { ...t, scale: t.scale.slice(0, n), pitchEmphasis: t.scale[n]! } : t);
   try {
-    const r = coordinateDescent(levels.length, (scale) => {
-      model.setLatentScale(scale);
-      return { scale: [...scale], ...scoreLatentScale(model, clips, melConfig, { sigma, seed, envelope: opts.envelope }) };
-    }, opts);
-    return { levels, sigma, ...r };
+    const r = coordinateDescent(n + (tuneEmphasis ? 1 : 0), (vector) => {
+      model.setLatentScale(vector.slice(0, n));
+      model.setPitchEmphasis(tuneEmphasis ? vector[n]! : 1);
+      return { scale: [...vector], ...scoreLatentScale(model, clips, melConfig, { sigma, seed, envelope: opts.envelope }) };
+    }, { ...opts, onTrial: opts.onTrial && ((t, done) => opts.onTrial!(split(t), done)) }, (l) => (l < n ? opts.candidates ?? [0, 0.5, 1, 1.5] : emphasis));
+    return { levels, sigma, ...r, start: split(r.start), best: split(r.best), trials: r.trials.map(split) };
   } finally {
-    model.setLatentScale(before);
+    model.setLatentScale(before.scale);
+    model.setPitchEmphasis(before.emphasis);
   }
 }

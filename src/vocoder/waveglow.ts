@@ -26,8 +26,8 @@ import { StandardNormal } from '../flows/distributions.js';
 import { MelUpsampler } from './upsample.js';
 import { WN, type WNConfig } from './wn.js';
 import { tfSeed } from '../util/random.js';
-import type { LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
-import { melPitchPredictor, type PitchPredictorConfig } from './pitch.js';
+import { ContextCoefficients, LongTermPredictor } from '../flows/bijectors/long-term-predictor.js';
+import { melPitchPredictor, type MelPitchConditioner, type PitchPredictorConfig } from './pitch.js';
 
 /** NVIDIA's constructor arguments, plus how the mel reaches the audio rate. */
 export interface WaveGlowConfig {
@@ -98,6 +98,8 @@ export class WaveGlow extends Module {
     }
     this.flow = this.addModule('flow', new Chain(steps));
     this.predictor = c.predictor ? this.addModule('predictor', melPitchPredictor(c.n_mel_channels, this.hop, c.predictor, seed)) : null;
+    // Not a module: no parameters, the same recursion as the predictor's, fed coefficients directly.
+    this.recursion = this.predictor ? new LongTermPredictor(new ContextCoefficients(), { minLag: this.predictor.minLag, frame: this.predictor.frame }) : null;
   }
 
   /** Conditioning for L samples: upsample (or take) the mel, crop to L, group as NVIDIA does. */
@@ -238,6 +240,34 @@ export class WaveGlow extends Module {
     });
   }
 
+  /** The pitch predictor's gain multiplier at synthesis (`setPitchEmphasis`); 1: the likelihood's. */
+  get pitchEmphasis(): number {
+    return this.emphasis;
+  }
+
+  /**
+   * Synthesise with the pitch predictor's gain head pre-activation times `emphasis`
+   * (`MelPitchConditioner.coefficients`). A decoding choice, like σ and the latent scale: the likelihood
+   * (`inverse`, `logProb`, training) always uses 1. `flowvox tune-latent` picks it beside the latent scale;
+   * a model directory keeps it in config.json's "synthesis". Models without a predictor take only 1.
+   */
+  setPitchEmphasis(emphasis: number): void {
+    if (!(Number.isFinite(emphasis) && emphasis >= 0)) throw new Error(`pitch emphasis must be finite and ≥ 0, got ${emphasis}`);
+    if (!this.predictor && emphasis !== 1) throw new Error('pitch emphasis needs a model with a pitch predictor');
+    this.emphasis = emphasis;
+  }
+
+  private emphasis = 1;
+
+  /** The synthesis recursion x = r + Σ a·x(past), fed `synthesisCoefficients` (null without a predictor). */
+  readonly recursion: LongTermPredictor | null;
+
+  /** The pitch predictor's coefficients for synthesis [B, frames, lags], at the pitch emphasis. */
+  synthesisCoefficients(mel: tf.Tensor3D): tf.Tensor3D {
+    if (!this.predictor) throw new Error('the model has no pitch predictor');
+    return (this.predictor.conditioner as MelPitchConditioner).coefficients(mel, this.emphasis);
+  }
+
   /** `length` samples from the flow given the mel: latent `z`, or `drawLatent` from σ and `seed`, then the forward pass. */
   private generate(mel: tf.Tensor3D, length: number, opts: { sigma?: number; z?: tf.Tensor3D; seed?: number }): tf.Tensor2D {
     return tf.tidy(() => {
@@ -246,7 +276,7 @@ export class WaveGlow extends Module {
       const z = opts.z ?? this.drawLatent(b, length, opts.sigma ?? 0.6, opts.seed);
       if (z.shape[1] * g !== length || z.shape[2] !== g) throw new Error(`latent must be [${b}, ${length / g}, ${g}], got [${z.shape}]`);
       const residual = this.flow.forward(z, this.conditioning(mel, length)) as tf.Tensor2D;
-      return this.predictor ? (this.predictor.forward(residual, mel) as tf.Tensor2D) : residual;
+      return this.recursion ? (this.recursion.forward(residual, this.synthesisCoefficients(mel)) as tf.Tensor2D) : residual;
     });
   }
 }

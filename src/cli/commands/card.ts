@@ -154,7 +154,8 @@ function metricsTable(e: EvaluateJson): string[] {
   const extra = env > 0 && e.flowAlone && e.noiseEnvelope ? { flow: e.flowAlone, noise: e.noiseEnvelope } : null;
   const row = (name: string, k: keyof DistanceMetrics, d: number) =>
     `| ${name} | ${f(e.model[k], d)} | ${extra ? `${f(extra.flow[k], d)} | ${f(extra.noise[k], d)} | ` : ''}${f(e.griffinLim[k], d)} | ${f(e.model[k] / e.griffinLim[k], 2)} |`;
-  const model = `model, copy-synthesis (σ = ${e.sigma ?? 0.6}${e.latentScale ? ` × [${e.latentScale.join(', ')}] per latent level` : ''}${extra ? `, then ${env} iterations of mel-envelope matching` : ''})`;
+  const emphasis = (e as Partial<EvaluateJson>).pitchEmphasis ?? 1;
+  const model = `model, copy-synthesis (σ = ${e.sigma ?? 0.6}${e.latentScale ? ` × [${e.latentScale.join(', ')}] per latent level` : ''}${emphasis !== 1 ? `, pitch emphasis ${emphasis}` : ''}${extra ? `, then ${env} iterations of mel-envelope matching` : ''})`;
   return [
     `| metric (lower is better) | ${model} | ${extra ? 'the flow alone (before envelope matching) | random-phase audio with the same mel, same envelope matching | ' : ''}Griffin-Lim (${e.griffinLimIterations ?? 60} it.) | model / GL |`,
     `|---|---|${extra ? '---|---|' : ''}---|---|`,
@@ -199,6 +200,17 @@ function latentScaleLines(cfg: ModelConfigFile): string[] {
   const parts = levels.map(([a, b], l) => `${l < levels.length - 1 ? `early output ${l + 1}` : 'final'} (z channels ${a}–${b - 1}) × ${scale[l]}`);
   return [
     `The latent is drawn at σ times a scale per level: ${parts.join(', ')} (config.json "synthesis"${cfg.synthesis?.latent_scale_source ? `, chosen by ${cfg.synthesis.latent_scale_source}` : ''}). \`--latent-scale 1\` draws every level at σ, as NVIDIA's WaveGlow does. The scale changes synthesis only, not the likelihood.`,
+    '',
+  ];
+}
+
+/** The pitch predictor's emphasis at synthesis (config.json "synthesis"), as the card's "Use" section states it. */
+function emphasisLines(cfg: ModelConfigFile): string[] {
+  const c = cfg.synthesis?.pitch_emphasis;
+  const g = cfg.waveglow.predictor?.max_gain;
+  if (c === undefined || c === 1 || g === undefined) return [];
+  return [
+    `The pitch predictor draws at a pitch emphasis of ${c} (config.json "synthesis", tuned with the latent scale): its gain head's pre-activation times ${c}, so each frame's gain is ${g}·tanh(${c}·(w·h + b)) where the likelihood's is ${g}·tanh(w·h + b). The output is more periodic than the likelihood's own gain draws it; \`--pitch-emphasis 1\` gives that. A decoding choice like σ: the likelihood does not change.`,
     '',
   ];
 }
@@ -386,6 +398,7 @@ export const command: Command = {
       '```',
       '',
       ...latentScaleLines(config),
+      ...emphasisLines(config),
       ...envelopeLines(config),
       '## Reproduce',
       '',

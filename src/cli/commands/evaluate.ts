@@ -10,22 +10,23 @@ import {
 } from '../../vocoder/evaluate.js';
 import { readWavFor } from '../audio-input.js';
 import { listWavs } from '../../io/audio-dir.js';
-import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setPitchEmphasisOption, setupBackend, type Command } from '../common.js';
 
 const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-files N] [--seconds 6] [--sigma 0.6]
-                 [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
+                 [--latent-scale LIST|1] [--pitch-emphasis C] [--envelope N] [--denoise 0] [--seed 0] [--out EVAL.json] [--json]
   The model card's metrics on a folder of WAVs, or on the --split (train, validation, test,
   test-unseen; default test) of a corpus from "flowvox data speech" (a folder with manifest.json).
   Each file is cut to its first --seconds; --max-files N takes N files spread evenly over the list.
   Per file: the exact NLL (as "flowvox likelihood"), and distances from the original to the model's
   copy-synthesis from the file's own mel at --sigma (seed --seed + file index; each latent level times
-  the model's latent scale, or --latent-scale's, "1" for none: see tune-latent) and to Griffin-Lim
+  the model's latent scale, or --latent-scale's, "1" for none: see tune-latent; --pitch-emphasis as
+  synthesize's) and to Griffin-Lim
   (mel → linear by the clamped pseudo-inverse, then ${GRIFFIN_LIM_ITERATIONS} iterations) from the same mel.
   --envelope N: iterations of mel-envelope matching after synthesis (default: the model's
   config.json "synthesis.envelope_iterations", else 0; see synthesize --help).
   --out also writes the JSON object (pretty-printed) to a file, e.g. for "flowvox card --eval".
   JSON (last stdout line):
-    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, latentScale, envelopeIterations,
+    modelDir, data, split, files, audioSeconds, seconds (wall time of the whole run), backend, sigma, latentScale, pitchEmphasis, envelopeIterations,
     denoise, clipSeconds, griffinLimIterations,
     nllNatsPerSample   exact NLL, total nats / total samples
     model              means over files of the copy-synthesis distances: {logMelDb, mcd, mrStft}
@@ -38,7 +39,9 @@ const HELP = `flowvox evaluate --model DIR --data DIR [--split test] [--max-file
     frameLocked        share of a fixed waveform repeated every mel frame (buzz): {original, model, griffinLim}
     periodicity        harmonics: mean NCCF peak (pitch 70–400 Hz, 0…1) over the original's voiced frames,
                          {voicedFrames, original, model, griffinLim, noise}; noise = random-phase audio with
-                         the same mel (Griffin-Lim, 0 iterations), the level of noise that only follows the envelope
+                         the same mel (Griffin-Lim, 0 iterations), the level of noise that only follows the envelope;
+                         unvoiced: {frames, original, model, griffinLim, flowAlone?} the same over the original's
+                         audible unvoiced frames (r < 0.5), where periodicity above the original's is a buzz
     flowAlone          with --envelope N > 0: the distances of the flow's output before envelope matching
     noiseEnvelope      with --envelope N > 0: the distances of random-phase audio with the same mel after the
                          same envelope matching (the filter without the flow); periodicity has both too
@@ -103,6 +106,8 @@ export interface EvaluateJson extends EvaluationSummary {
   sigma: number;
   /** σ's multiplier per latent level (the model's "synthesis.latent_scale" or --latent-scale); null: σ everywhere. */
   latentScale: number[] | null;
+  /** The pitch predictor's gain multiplier at synthesis (the model's "synthesis.pitch_emphasis" or --pitch-emphasis; 1 without a predictor). */
+  pitchEmphasis: number;
   /** Mel-envelope matching iterations after synthesis (0: the flow's output as it is). */
   envelopeIterations: number;
   denoise: number;
@@ -121,7 +126,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, 'max-files': { type: 'string' },
-      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'latent-scale': { type: 'string' }, envelope: { type: 'string' },
+      seconds: { type: 'string' }, sigma: { type: 'string' }, denoise: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'latent-scale': { type: 'string' }, 'pitch-emphasis': { type: 'string' }, envelope: { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
@@ -139,6 +144,7 @@ export const command: Command = {
       throw new CliError(e.message);
     });
     if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
+    if (o['pitch-emphasis'] !== undefined) setPitchEmphasisOption(model, o['pitch-emphasis']);
     const envelope = envelopeOption(o.envelope, config);
     if (!listed.manifest && o.split) process.stderr.write(`evaluate: ${o.data} has no manifest.json; --split ignored, using every WAV in it\n`);
     const files = pickEvenly(listed.files, maxFiles);
@@ -167,7 +173,7 @@ export const command: Command = {
     const s = summarize(perFile);
     const out: EvaluateJson = {
       modelDir: o.model, data: o.data, split: listed.manifest ? split : null, files: s.files, audioSeconds: round(s.audioSeconds, 3),
-      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, latentScale: model.latentScale ? [...model.latentScale] : null, envelopeIterations: envelope, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
+      seconds: round((performance.now() - t0) / 1000, 1), backend, sigma, latentScale: model.latentScale ? [...model.latentScale] : null, pitchEmphasis: model.pitchEmphasis, envelopeIterations: envelope, denoise, clipSeconds, griffinLimIterations: GRIFFIN_LIM_ITERATIONS,
       nllNatsPerSample: round(s.nllNatsPerSample, 5), model: roundMetrics(s.model), griffinLim: roundMetrics(s.griffinLim), ratio: roundMetrics(s.ratio),
       xRealTime: round(s.xRealTime, 2), frameLocked: roundFrameLocked(s.frameLocked), periodicity: roundPeriodicity(s.periodicity), targets: s.targets,
       perFile: perFile.map((c) => ({ ...c, seconds: round(c.seconds, 3), nllNatsPerSample: round(c.nllNatsPerSample, 5), model: roundMetrics(c.model), griffinLim: roundMetrics(c.griffinLim), xRealTime: round(c.xRealTime, 2), frameLocked: roundFrameLocked(c.frameLocked), periodicity: roundPeriodicity(c.periodicity), ...(c.flowAlone && c.noiseEnvelope ? { flowAlone: roundMetrics(c.flowAlone), noiseEnvelope: roundMetrics(c.noiseEnvelope) } : {}) })),
@@ -183,7 +189,7 @@ export const command: Command = {
     console.log([
       `${out.files} files, ${out.audioSeconds.toFixed(1)} s of audio (${out.split ?? 'folder'}), ${out.seconds} s wall, ${backend}`,
       `NLL ${out.nllNatsPerSample} nats/sample; synthesis ${out.xRealTime}× real time (median)`,
-      '', `| metric | model (σ=${sigma}${out.latentScale ? ` × [${out.latentScale.join(', ')}] per latent level` : ''}${envelope ? `, envelope matching ×${envelope}` : ''}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
+      '', `| metric | model (σ=${sigma}${out.latentScale ? ` × [${out.latentScale.join(', ')}] per latent level` : ''}${out.pitchEmphasis !== 1 ? `, pitch emphasis ${out.pitchEmphasis}` : ''}${envelope ? `, envelope matching ×${envelope}` : ''}) | Griffin-Lim (${GRIFFIN_LIM_ITERATIONS} it.) | model / GL |`, '|---|---|---|---|',
       row('log-mel distance (dB)', 'logMelDb', 2), row('MCD (dB)', 'mcd', 2), row('MR-STFT distance', 'mrStft', 3), '',
       ...(out.flowAlone ? [`the flow alone, before envelope matching: log-mel ${out.flowAlone.logMelDb.toFixed(2)} dB, MCD ${out.flowAlone.mcd.toFixed(2)}, MR-STFT ${out.flowAlone.mrStft.toFixed(3)}`] : []),
       ...(out.noiseEnvelope ? [`control, random-phase audio with the same mel through the same envelope matching: log-mel ${out.noiseEnvelope.logMelDb.toFixed(2)} dB, MCD ${out.noiseEnvelope.mcd.toFixed(2)}, MR-STFT ${out.noiseEnvelope.mrStft.toFixed(3)}`] : []),
@@ -196,7 +202,11 @@ export const command: Command = {
 
 /** NaN (no voiced frame) stays NaN, which JSON writes as null. */
 function roundPeriodicity(x: Periodicity): Periodicity {
-  return { voicedFrames: x.voicedFrames, original: round(x.original), model: round(x.model), griffinLim: round(x.griffinLim), noise: round(x.noise), ...(x.noiseEnvelope !== undefined ? { flowAlone: round(x.flowAlone ?? NaN), noiseEnvelope: round(x.noiseEnvelope) } : {}) };
+  const u = x.unvoiced;
+  return {
+    voicedFrames: x.voicedFrames, original: round(x.original), model: round(x.model), griffinLim: round(x.griffinLim), noise: round(x.noise), ...(x.noiseEnvelope !== undefined ? { flowAlone: round(x.flowAlone ?? NaN), noiseEnvelope: round(x.noiseEnvelope) } : {}),
+    ...(u ? { unvoiced: { frames: u.frames, original: round(u.original), model: round(u.model), griffinLim: round(u.griffinLim), ...(u.flowAlone !== undefined ? { flowAlone: round(u.flowAlone) } : {}) } } : {}),
+  };
 }
 
 function roundFrameLocked(x: FrameLocked): FrameLocked {

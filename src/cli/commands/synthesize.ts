@@ -6,19 +6,21 @@ import { Denoiser } from '../../vocoder/denoiser.js';
 import { applyPostFilters } from '../../vocoder/post-filter.js';
 import { readLatentNpy, readMelNpy, readWavFor, melOf } from '../audio-input.js';
 import { synthesizeChunked, utteranceLatent } from '../../stream/chunk-synth.js';
-import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setupBackend, type Command } from '../common.js';
+import { CliError, Progress, checkOutputFile, envelopeOption, num, parse, printJson, setLatentScaleOption, setPitchEmphasisOption, setupBackend, type Command } from '../common.js';
 
 /** Mel frames above which synthesize works chunk by chunk (see synthesizeChunked). */
 export const DEFAULT_CHUNK_FRAMES = 2048;
 
-const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--envelope N] [--denoise 0] [--z FILE.npy] [--seed S]
+const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [--sigma 0.6] [--latent-scale LIST|1] [--pitch-emphasis C] [--envelope N] [--denoise 0] [--z FILE.npy] [--seed S]
                    [--chunk-frames 2048] --out OUT.wav [--json]
   Vocodes a mel spectrogram (.npy [80, T] or [1, 80, T], as Python TTS models write them), or a WAV
   file through its own mel (copy-synthesis), into 16-bit audio. --z gives the latent explicitly
   (from "flowvox likelihood --z-out") for reproducible output; --denoise S subtracts S × the
   model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1). The latent's levels are drawn at σ times
   the model's latent scale (config.json "synthesis", from "flowvox tune-latent"); --latent-scale
-  a,b,… overrides it, --latent-scale 1 draws every level at σ. --envelope N runs N iterations of
+  a,b,… overrides it, --latent-scale 1 draws every level at σ. With a pitch predictor, --pitch-emphasis C
+  multiplies its gain head's pre-activation at synthesis (default: the model's "synthesis.pitch_emphasis",
+  else 1, the likelihood's; above 1 the voice is more periodic). --envelope N runs N iterations of
   mel-envelope matching on the output (STFT, each band's magnitudes scaled to the mel, phase kept,
   inverse STFT, with fast Griffin-Lim's momentum; src/vocoder/envelope.ts); the default is the model's config.json
   "synthesis.envelope_iterations", else 0 (the flow's output as it is).
@@ -32,7 +34,7 @@ export const command: Command = {
   async run(argv) {
     const o = parse(argv, {
       model: { type: 'string' }, mel: { type: 'string' }, wav: { type: 'string' }, sigma: { type: 'string' },
-      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' }, envelope: { type: 'string' },
+      denoise: { type: 'string' }, z: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'latent-scale': { type: 'string' }, 'pitch-emphasis': { type: 'string' }, envelope: { type: 'string' },
       'chunk-frames': { type: 'string' },
     }, HELP);
     if (!o.model) throw new CliError(`--model DIR is required\n${HELP}`);
@@ -48,6 +50,7 @@ export const command: Command = {
       throw new CliError(e.message);
     });
     if (o['latent-scale'] !== undefined) setLatentScaleOption(model, o['latent-scale']);
+    if (o['pitch-emphasis'] !== undefined) setPitchEmphasisOption(model, o['pitch-emphasis']);
     const envelope = envelopeOption(o.envelope, config);
     const nMels = config.waveglow.n_mel_channels;
     const mel = o.mel ? await readMelNpy(o.mel, nMels) : melOf(await readWavFor(o.wav!, config.mel), config.mel);

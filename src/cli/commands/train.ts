@@ -28,7 +28,7 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
               [--val-every 5] [--ckpt-every 5] [--workers N] [--stft-weight 0] [--stft-batch 4]
               [--stft-sigma 0.6] [--stft-pair | --no-stft-pair] [--lr-patience 0] [--lr-factor 0.5]
               [--lr-min 1e-5] [--ema 0] [--init-from MODEL_DIR] [--dequantize 16]
-              [--predictor] [--pitch-minutes 12] [--predictor-lr 5e-5] [--json]
+              [--predictor] [--pitch-minutes 12] [--predictor-lr 5e-5] [--learn-pitch | --no-learn-pitch] [--json]
   Trains a WaveGlow by maximum likelihood on random audio segments (NVIDIA's recipe: random
   segments, log-mel of each, Adam). Validation NLL (nats/sample) on held-out audio every
   --val-every minutes; checkpoints (parameters + optimizer) written atomically every --ckpt-every
@@ -53,6 +53,9 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   kept. Its pitch net is first trained for --pitch-minutes as a classifier of the audio's own pitch
   lags (default 12; 0 skips it), then fixed; its gain trains by likelihood at --predictor-lr
   (default 5e-5, constant, beside the flow's scheduled rate; kept in run.json).
+  --learn-pitch (a new run with a predictor, or a resumed one) lets the likelihood move the pitch
+  net as well, at --predictor-lr, from its pretrained state; --no-learn-pitch fixes it again. Kept in
+  the model's config ("predictor.learn_pitch"), so --resume continues it.
   --dequantize BITS adds uniform noise of one step of a BITS-bit quantiser to every training and
   validation sample (default 16 for a new run; a resumed run keeps its setting, off for runs from
   before it existed; 0 = off). Without it a flow can fit the 16-bit lattice itself: on digital
@@ -118,6 +121,7 @@ export const command: Command = {
       'stft-weight': { type: 'string' }, 'stft-batch': { type: 'string' }, 'stft-sigma': { type: 'string' }, 'stft-pair': { type: 'boolean' }, 'no-stft-pair': { type: 'boolean' },
       'init-from': { type: 'string' }, dequantize: { type: 'string' },
       predictor: { type: 'boolean', default: false }, 'pitch-minutes': { type: 'string' }, 'predictor-lr': { type: 'string' },
+      'learn-pitch': { type: 'boolean' }, 'no-learn-pitch': { type: 'boolean' },
     }, HELP);
     if (!o.data) throw new CliError(`--data DIR is required\n${HELP}`);
     if (!o.out) throw new CliError(`--out DIR is required\n${HELP}`);
@@ -154,6 +158,13 @@ export const command: Command = {
       if (segment % g !== 0 || segment % (config.hop_length ?? 256) !== 0) throw new CliError(`--segment must be a multiple of n_group (${g}) and the hop (${config.hop_length ?? 256})`);
       state = { elapsedSeconds: 0, bestVal: null, config, segment, batch: num(o.batch, 'batch', 4, { min: 1, int: true }), seed: num(o.seed, 'seed', 0, { min: 0, int: true }) };
       if (initConfig) state.initFrom = { dir: o['init-from']!, source: initConfig.source, grown: config.WN_config.n_channels > initConfig.waveglow.WN_config.n_channels || config.WN_config.n_layers > initConfig.waveglow.WN_config.n_layers };
+    }
+    if (o['learn-pitch'] || o['no-learn-pitch']) {
+      const flag = o['learn-pitch'] ? '--learn-pitch' : '--no-learn-pitch';
+      if (o['learn-pitch'] && o['no-learn-pitch']) throw new CliError('give --learn-pitch or --no-learn-pitch, not both');
+      if (!state.config.predictor) throw new CliError(`${flag}: the model has no pitch predictor (add one with --predictor)`);
+      if (o['learn-pitch']) state.config.predictor.learn_pitch = true;
+      else delete state.config.predictor.learn_pitch;
     }
     const minutes = o.minutes === undefined ? Infinity : num(o.minutes, 'minutes', 0, { min: 0 });
     const maxSteps = num(o.steps, 'steps', Infinity, { min: 1, int: true });
@@ -418,6 +429,11 @@ export const command: Command = {
       best: bestDir, last: lastDir, checkpoint: ckptDir,
       ...(timings.length ? { stepSecondsMedian: medians(timings) } : {}),
     };
+    // Everything is saved: free the model, its average and Adam's moments (runs in one process, as the
+    // tests' and a script's, must not pile them up in the backend's memory).
+    model.dispose();
+    average?.shadow.dispose();
+    trainer.optimizer.dispose();
     if (o.json) printJson(out);
     else console.log(`step ${out.step}: validation NLL ${out.valNllNatsPerSample} nats/sample; ${out.audioSecondsPerSecond} audio-s/s; best model in ${out.best}`);
   },

@@ -89,9 +89,10 @@ export const command: Command = {
     const written = !!o.write;
     const fmt = (s: TuneScore) => `${describe(s)}: MR-STFT ${s.mrStft.toFixed(4)}, log-mel ${s.logMelDb.toFixed(3)} dB`;
     if (written) {
-      const { envelope_iterations: _e, envelope_source: _s, pitch_emphasis: _p, ...others } = config.synthesis ?? {};
+      // The stored settings, less what this run decides: the emphasis always, the envelope when given.
+      const { pitch_emphasis: _p, ...kept } = config.synthesis ?? {};
+      const { envelope_iterations: _e, envelope_source: _s, ...others } = kept;
       const given = o.envelope !== undefined;
-      const { pitch_emphasis: _q, ...kept } = config.synthesis ?? {};
       await writeSynthesisSettings(o.model, {
         ...(given ? others : kept),
         latent_scale: r.best.scale,

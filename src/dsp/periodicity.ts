@@ -134,8 +134,11 @@ export interface VoicedPeriodicity {
  * `which` 'unvoiced' takes the audible frames with r < UNVOICED_MAX_PERIODICITY instead (fricatives,
  * breath): there a vocoder that buzzes scores above the reference.
  */
-export function voicedPeriodicity(reference: Float32Array, signals: readonly Float32Array[], config: Partial<PeriodicityConfig> = {}, which: 'voiced' | 'unvoiced' = 'voiced'): VoicedPeriodicity {
-  const ref = framePeriodicity(reference, config);
+export function voicedPeriodicity(
+  reference: Float32Array, signals: readonly Float32Array[], config: Partial<PeriodicityConfig> = {}, which: 'voiced' | 'unvoiced' = 'voiced',
+  // The reference's own analysis, when the caller already has it (both selections of one reference need one pass).
+  ref: FramePeriodicity = framePeriodicity(reference, config),
+): VoicedPeriodicity {
   let maxEnergy = 0;
   for (const e of ref.energy) maxEnergy = Math.max(maxEnergy, e);
   const floor = maxEnergy * 10 ** (-VOICED_RANGE_DB / 10);

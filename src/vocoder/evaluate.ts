@@ -9,7 +9,7 @@ import { griffinLim } from '../dsp/griffin-lim.js';
 import { TACOTRON_MEL, logMelSpectrogram, type MelConfig, type MelSpectrogram } from '../dsp/mel.js';
 import { frameLockedShare, logMelDistanceDb, melCepstralDistortion, multiResolutionStftDistance } from '../dsp/metrics.js';
 import { stftMagnitude } from '../dsp/stft.js';
-import { voicedPeriodicity } from '../dsp/periodicity.js';
+import { framePeriodicity, voicedPeriodicity } from '../dsp/periodicity.js';
 import { panels, spectrogram } from '../plot/charts.js';
 import type { Canvas } from '../plot/canvas.js';
 import { matchMelEnvelope } from './envelope.js';
@@ -187,8 +187,9 @@ export function evaluateClip(model: WaveGlow, audio: Float32Array, opts: Evaluat
   const envelope = opts.envelope ?? 0;
   const noiseEnv = envelope > 0 ? matchMelEnvelope(noise, mel, envelope, melConfig) : null;
   const perConfig = { sampleRate: sr, window: melConfig.winLength, hop: melConfig.hop };
-  const per = voicedPeriodicity(audio, [synth.audio, gl, noise, ...(noiseEnv ? [noiseEnv, synth.flowAudio] : [])], perConfig);
-  const un = voicedPeriodicity(audio, [synth.audio, gl, ...(noiseEnv ? [synth.flowAudio] : [])], perConfig, 'unvoiced');
+  const ref = framePeriodicity(audio, perConfig);
+  const per = voicedPeriodicity(audio, [synth.audio, gl, noise, ...(noiseEnv ? [noiseEnv, synth.flowAudio] : [])], perConfig, 'voiced', ref);
+  const un = voicedPeriodicity(audio, [synth.audio, gl, ...(noiseEnv ? [synth.flowAudio] : [])], perConfig, 'unvoiced', ref);
   const result: ClipEvaluation = {
     id: opts.id,
     ...(opts.lang ? { lang: opts.lang } : {}),
@@ -285,10 +286,15 @@ function unvoicedSentence(u: UnvoicedPeriodicity, f: (x: number) => string): str
   return ` Over its ${u.frames} audible unvoiced frames, where periodicity is a buzz: model ${f(u.model)}, original ${f(u.original)}, Griffin-Lim ${f(u.griffinLim)}${u.flowAlone !== undefined ? `, the flow alone ${f(u.flowAlone)}` : ''}.`;
 }
 
+/** Σ value·frames / Σ frames over clips (a clip without frames adds nothing); NaN when none has any. */
+function frameWeighted<T>(xs: readonly T[], frames: (x: T) => number, value: (x: T) => number | undefined): number {
+  const total = xs.reduce((s, x) => s + frames(x), 0);
+  return total ? xs.reduce((s, x) => s + (frames(x) ? (value(x) ?? NaN) * frames(x) : 0), 0) / total : NaN;
+}
+
 function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
   const voicedFrames = xs.reduce((s, x) => s + x.voicedFrames, 0);
-  const pool = (k: Exclude<keyof Periodicity, 'voicedFrames' | 'unvoiced'>): number =>
-    voicedFrames ? xs.reduce((s, x) => s + (x.voicedFrames ? (x[k] ?? NaN) * x.voicedFrames : 0), 0) / voicedFrames : NaN;
+  const pool = (k: Exclude<keyof Periodicity, 'voicedFrames' | 'unvoiced'>): number => frameWeighted(xs, (x) => x.voicedFrames, (x) => x[k]);
   const withEnv = xs.every((x) => x.noiseEnvelope !== undefined && x.flowAlone !== undefined);
   const un = xs.every((x) => x.unvoiced) ? xs.map((x) => x.unvoiced!) : null;
   return { voicedFrames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), noise: pool('noise'), ...(withEnv ? { flowAlone: pool('flowAlone'), noiseEnvelope: pool('noiseEnvelope') } : {}), ...(un ? { unvoiced: poolUnvoiced(un) } : {}) };
@@ -296,7 +302,7 @@ function poolPeriodicity(xs: readonly Periodicity[]): Periodicity {
 
 function poolUnvoiced(xs: readonly UnvoicedPeriodicity[]): UnvoicedPeriodicity {
   const frames = xs.reduce((s, x) => s + x.frames, 0);
-  const pool = (k: Exclude<keyof UnvoicedPeriodicity, 'frames'>): number => (frames ? xs.reduce((s, x) => s + (x.frames ? (x[k] ?? NaN) * x.frames : 0), 0) / frames : NaN);
+  const pool = (k: Exclude<keyof UnvoicedPeriodicity, 'frames'>): number => frameWeighted(xs, (x) => x.frames, (x) => x[k]);
   return { frames, original: pool('original'), model: pool('model'), griffinLim: pool('griffinLim'), ...(xs.every((x) => x.flowAlone !== undefined) ? { flowAlone: pool('flowAlone') } : {}) };
 }
 

@@ -88,6 +88,8 @@ export function scoreLatentScale(model: WaveGlow, clips: readonly TuneClip[], me
   return { logMelDb: logMelDb / clips.length, mrStft: mrStft / clips.length };
 }
 
+/** Values a latent level's scale may take by default. */
+export const DEFAULT_SCALE_CANDIDATES: readonly number[] = Object.freeze([0, 0.5, 1, 1.5]);
 export const DEFAULT_EMPHASIS_CANDIDATES: readonly number[] = Object.freeze([1, 1.5, 2, 3, 4, 6]);
 
 /**
@@ -102,7 +104,7 @@ export function coordinateDescent(nLevels: number, score: (scale: number[]) => T
     if (unique.length === 0 || unique.some((v) => !Number.isFinite(v) || v < 0)) throw new Error(`candidates must be finite values ≥ 0, got [${values.join(', ')}]`);
     return unique;
   };
-  const shared = check(opts.candidates ?? [0, 0.5, 1, 1.5]);
+  const shared = check(opts.candidates ?? DEFAULT_SCALE_CANDIDATES);
   const perLevel = Array.from({ length: nLevels }, (_, l) => (candidatesAt ? check(candidatesAt(l)) : shared));
   const metric = opts.metric ?? 'mr-stft';
   const sweeps = opts.sweeps ?? 2;
@@ -163,7 +165,7 @@ export function tuneLatentScale(model: WaveGlow, clips: readonly TuneClip[], mel
       model.setLatentScale(vector.slice(0, n));
       model.setPitchEmphasis(tuneEmphasis ? vector[n]! : 1);
       return { scale: [...vector], ...scoreLatentScale(model, clips, melConfig, { sigma, seed, envelope: opts.envelope }) };
-    }, { ...opts, onTrial: opts.onTrial && ((t, done) => opts.onTrial!(split(t), done)) }, (l) => (l < n ? opts.candidates ?? [0, 0.5, 1, 1.5] : emphasis));
+    }, { ...opts, onTrial: opts.onTrial && ((t, done) => opts.onTrial!(split(t), done)) }, (l) => (l < n ? opts.candidates ?? DEFAULT_SCALE_CANDIDATES : emphasis));
     return { levels, sigma, ...r, start: split(r.start), best: split(r.best), trials: r.trials.map(split) };
   } finally {
     model.setLatentScale(before.scale);

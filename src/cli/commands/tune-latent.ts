@@ -1,6 +1,6 @@
 import { loadModelDir, writeSynthesisSettings } from '../../io/model-dir.js';
 import { pickEvenly } from '../../vocoder/evaluate.js';
-import { DEFAULT_EMPHASIS_CANDIDATES, metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
+import { DEFAULT_EMPHASIS_CANDIDATES, DEFAULT_SCALE_CANDIDATES, metricKey, tuneClips, tuneLatentScale, type TuneMetric, type TuneScore, type TuneTrial } from '../../vocoder/tune-latent.js';
 import { CliError, Progress, envelopeOption, num, numList, parse, printJson, setupBackend, type Command } from '../common.js';
 import { listEvalFiles, readEvalClip } from './evaluate.js';
 
@@ -57,7 +57,7 @@ export const command: Command = {
     const seed = num(o.seed, 'seed', 0, { min: 0, int: true });
     const metric = (o.metric ?? 'mr-stft') as TuneMetric;
     if (metric !== 'mr-stft' && metric !== 'log-mel') throw new CliError(`--metric must be mr-stft or log-mel, got "${o.metric}"`);
-    const candidates = numList(o.values, 'values', [0, 0.5, 1, 1.5], { min: 0, max: 10 });
+    const candidates = numList(o.values, 'values', [...DEFAULT_SCALE_CANDIDATES], { min: 0, max: 10 });
     const emphasisCandidates = numList(o['emphasis-values'], 'emphasis-values', [...DEFAULT_EMPHASIS_CANDIDATES], { min: 0, max: 100 });
     const t0 = performance.now();
     const listed = await listEvalFiles(o.data, split);

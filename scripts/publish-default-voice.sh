@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ships the default voice's best checkpoint as models/default, with everything that depends on its
-# weights: float16 conversion, σ per latent level and envelope matching (tune-latent), test and test-unseen evaluation, the model card, the sample clips in
+# weights: float16 conversion, the voicing call of a pitch predictor, σ per latent level and envelope matching (tune-latent), test and test-unseen evaluation, the model card, the sample clips in
 # audio/, and the anomaly calibration. Run after scripts/save-default-voice.sh.
 # Usage: HARMONICS="no: noise-like, no harmonic lines" bash scripts/publish-default-voice.sh
 # (HARMONICS: what audio/*.png show, judged by a person; the card quotes it. Optional NOTE: a
@@ -14,6 +14,11 @@ run="${RUN:-runs/default-voice}"
 fv() { node bin/flowvox.mjs "$@"; }
 from="$run/${FROM:-best}"
 fv convert --model "$from" --out models/default --dtype float16
+# The pitch net's voiced/unvoiced call, which gates the pitch emphasis, refitted to these weights
+# (likelihood training of the net leaves it behind; follow-up 21). No NLL changes.
+if grep -q '"predictor"' models/default/config.json; then
+  fv calibrate-voicing --model models/default --data data/speech --json | tail -1 | tee "$run/calibrate-voicing.json"
+fi
 # σ per latent level for these weights, chosen on the validation split, and ENVELOPE iterations of
 # mel-envelope matching after synthesis (default 8; docs/recipe-variants.md follow-ups 16–17), both kept in
 # config.json "synthesis": everything below synthesises with them.

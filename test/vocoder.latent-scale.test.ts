@@ -19,6 +19,7 @@ import { coordinateDescent, tuneClips, tuneLatentScale, type TuneScore } from '.
 import { command as tuneLatent, type TuneLatentJson } from '../src/cli/commands/tune-latent.js';
 import { command as evaluate, type EvaluateJson } from '../src/cli/commands/evaluate.js';
 import { command as convert } from '../src/cli/commands/convert.js';
+import { command as calibrateVoicing, type CalibrateVoicingJson } from '../src/cli/commands/calibrate-voicing.js';
 import { command as synthesize } from '../src/cli/commands/synthesize.js';
 import { command as card } from '../src/cli/commands/card.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
@@ -290,6 +291,39 @@ describe('flowvox tune-latent', () => {
     expect(refused.error?.message).toMatch(/--pitch-emphasis: pitch emphasis needs a model with a pitch predictor/);
     const refusedTune = await runCli(tuneLatent, ['--model', modelDir, '--data', corpus, '--emphasis-values', '1,2']);
     expect(refusedTune.error?.message).toMatch(/--emphasis-values: the model has no pitch predictor/);
+  });
+
+  it('calibrate-voicing refits the voicing call in the weights\' precision; the NLL and the settings stay', async () => {
+    const src = join(dir, 'voicing-src'), out = join(dir, 'voicing-model');
+    const pm = new WaveGlow({ ...preset('tiny'), predictor: { ...DEFAULT_PITCH_PREDICTOR, hidden: 16 } }, 6);
+    randomizeWeights(pm, 6);
+    withGain(pm, 0.3);
+    pm.setPitchEmphasis(4);
+    await saveModelDir(src, pm, { source: 'test' });
+    pm.dispose();
+    expect((await runCli(convert, ['--model', src, '--out', out, '--dtype', 'float16'])).error).toBeNull();
+    // Tones and noise: a new net calls every frame voiced.
+    const wavs = join(dir, 'voicing-wavs');
+    mkdirSync(wavs, { recursive: true });
+    let seed = 3;
+    const noise = () => Float32Array.from({ length: SR }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.3);
+    for (let i = 0; i < 8; i++) writeFileSync(join(wavs, `c${i}.wav`), encodeWav(i % 2 ? noise() : tone(110 + 30 * i, 1), SR, { bitDepth: '16' }));
+    const nll = async () => (await runCli<EvaluateJson>(evaluate, ['--model', out, '--data', wavs, '--seconds', '0.5'])).json!.nllNatsPerSample;
+    const before = await nll();
+    const r = await runCli<CalibrateVoicingJson>(calibrateVoicing, ['--model', out, '--data', wavs, '--batches', '4']);
+    expect(r.error).toBeNull();
+    expect(r.json!.frames).toBe(4 * 16 * 32);
+    expect(r.json!.vuErrorBefore).toBeGreaterThan(0.2);
+    expect(r.json!.vuErrorAfter).toBeLessThan(r.json!.vuErrorBefore);
+    expect(r.json!.logLossAfter).toBeLessThan(r.json!.logLossBefore);
+    expect(readFileSync(join(out, 'weights.json'), 'utf8')).toMatch(/"float16"/);
+    const cfg = (await loadModelDir(out)).config;
+    expect(cfg.synthesis?.pitch_emphasis).toBe(4);
+    expect(cfg.source).toBe('test');
+    expect(await nll()).toBe(before);
+    expect((await runCli(calibrateVoicing, ['--model', modelDir, '--data', wavs])).error?.message).toMatch(/has no pitch predictor/);
+    expect((await runCli(calibrateVoicing, ['--model', out])).error?.message).toMatch(/--data DIR is required/);
+    expect((await runCli(calibrateVoicing, ['--model', out, '--data', join(dir, 'nowhere')])).error?.message).toMatch(/is not a directory/);
   });
 
   it('evaluate and tune-latent skip a broken or too-short WAV, say so, and score the rest', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { loadModelDir, saveModelDir } from '../src/io/model-dir.js';
-import { pretrainPitchNet } from '../src/train/pitch-pretrain.js';
+import { calibrateVoicing, pretrainPitchNet } from '../src/train/pitch-pretrain.js';
 import { SegmentSampler } from '../src/vocoder/data.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { growError, growWaveGlow } from '../src/vocoder/grow.js';
@@ -127,6 +127,37 @@ describe('WaveGlow with a pitch predictor', () => {
     model.dispose();
   });
 
+  it('pitch emphasis acts only on the frames the net calls voiced', () => {
+    const model = new WaveGlow(WITH_PITCH, 3);
+    setGain(model, 0.4);
+    const cond = model.predictor!.conditioner as MelPitchConditioner;
+    // An unvoiced logit that varies with the frame, so that some frames are called voiced and some not.
+    const [w, b] = cond.pitchVariables().slice(-2) as [tf.Variable, tf.Variable];
+    const K = cond.lags;
+    tf.tidy(() => {
+      const mel = tf.randomNormal([1, 24, 80], -4, 1.5, 'float32', 8) as tf.Tensor3D;
+      const u = tf.randomNormal([w.shape[0], 1], 0, 1, 'float32', 4);
+      // The voiced logits are all 0 (log-sum-exp log K): centre w_K·h + b_K on log K, half the frames each side.
+      const uh = [...tf.matMul(cond.features(mel).h, u).dataSync()].sort((x, y) => x - y);
+      w.assign(tf.concat([tf.slice(w, [0, 0], [-1, K]), u], 1));
+      b.assign(tf.concat([tf.slice(b, [0], [K]), tf.tensor1d([Math.log(K) - (uh[11]! + uh[12]!) / 2])]));
+      const pv = cond.voicedProbability(mel).dataSync();
+      const plain = tf.sum(cond.coefficients(mel, 1), 2).dataSync();
+      const loud = tf.sum(cond.coefficients(mel, 3), 2).dataSync();
+      let voiced = 0;
+      for (let f = 0; f < 24; f++) {
+        const pre = Math.atanh(plain[f]! / 0.95);
+        if (pv[f]! > 0.5) {
+          voiced++;
+          expect(loud[f]).toBeCloseTo(0.95 * Math.tanh(3 * pre), 4);
+        } else expect(loud[f]).toBe(plain[f]);
+      }
+      expect(voiced).toBeGreaterThan(2);
+      expect(voiced).toBeLessThan(22);
+    });
+    model.dispose();
+  });
+
   it('a model directory keeps the predictor (config and weights)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flowvox-pitch-'));
     try {
@@ -189,6 +220,27 @@ describe('pitch labels and pretraining', () => {
     expect(r.before.within3pct).toBeLessThan(0.2);
     expect(r.after.within3pct).toBeGreaterThan(0.8);
     expect(r.after.vuError).toBeLessThan(0.1);
+    cond.dispose();
+  });
+
+  it('calibrateVoicing refits the voiced/unvoiced call and leaves the coefficients as they were', () => {
+    // Tones and noise; a new net calls every frame voiced (the unvoiced logit starts at 0 < log K).
+    let s = 7;
+    const noise = (n: number) => Float32Array.from({ length: n }, () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 0.3);
+    const clips = [0, 1, 2, 3].flatMap((i) => [harmonic(90 + 40 * i, SR, i), noise(SR)]);
+    const sampler = new SegmentSampler(clips, 4096, TACOTRON_MEL);
+    const cond = new MelPitchConditioner(80, { ...DEFAULT_PITCH_PREDICTOR, hidden: 64 }, 1);
+    tf.tidy(() => {
+      const mel = tf.tensor3d(sampler.draw(4, 99).mel, [4, 17, 80]);
+      const before = cond.apply(mel);
+      const r = calibrateVoicing(cond, 256, sampler, sampler, { batches: 8, batch: 8, steps: 200 });
+      expect(r.frames).toBe(8 * 8 * 16);
+      expect(r.before).toBeGreaterThan(0.3);
+      expect(r.after).toBeLessThan(0.1);
+      expect(r.lossAfter).toBeLessThan(r.lossBefore / 2);
+      // The likelihood's coefficients do not read the unvoiced class: unchanged to the bit.
+      expect(maxAbs(cond.apply(mel), before)).toBe(0);
+    });
     cond.dispose();
   });
 });

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   data: () => import('./commands/data.js'),
   evaluate: () => import('./commands/evaluate.js'),
   'tune-latent': () => import('./commands/tune-latent.js'),
+  'calibrate-voicing': () => import('./commands/calibrate-voicing.js'),
   card: () => import('./commands/card.js'),
   'export-samples': () => import('./commands/export-samples.js'),
   score: () => import('./commands/score.js'),

@@ -132,3 +132,85 @@ export function pretrainPitchNet(cond: MelPitchConditioner, hop: number, train: 
     for (const b of valSets) tf.dispose([b.mel, b.targets]);
   }
 }
+
+export interface VoicingCalibrationOptions {
+  /** Labelled segments to fit on (default 32 batches of 16). */
+  batches?: number;
+  batch?: number;
+  /** Full-batch Adam steps on the fixed features (default 300). */
+  steps?: number;
+  seed?: number;
+  /** Called as the fit's batches are labelled, then as it steps: (done, total) over both. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface VoicingCalibrationResult {
+  frames: number;
+  /** Voiced/unvoiced errors (P(voiced) > ½ against the labels) on fixed `val` batches, before and after. */
+  before: number;
+  after: number;
+  /** Mean log-loss of the voicing call on the fit frames, before and after. */
+  lossBefore: number;
+  lossAfter: number;
+}
+
+/**
+ * Refits the pitch net's "unvoiced" logit (class K of its last layer) to the NCCF voicing labels, all
+ * else fixed: a logistic regression on the last hidden layer, offset by the voiced logits' log-sum-exp,
+ * P(unvoiced) = σ(w_K·h + b_K − log Σ_k exp z_k). The likelihood never reads class K (its lag distribution
+ * is renormalised over the voiced classes), so this changes no NLL; but likelihood training of the net
+ * (learn_pitch) moves h and leaves w_K behind, and synthesis gates the pitch emphasis on P(voiced).
+ */
+export function calibrateVoicing(cond: MelPitchConditioner, hop: number, train: SegmentSampler, val: SegmentSampler, opts: VoicingCalibrationOptions = {}): VoicingCalibrationResult {
+  const K = cond.lags;
+  const batch = opts.batch ?? 16;
+  const [nBatches, steps] = [opts.batches ?? 32, opts.steps ?? 300];
+  let done = 0;
+  const tick = () => opts.onProgress?.(++done, nBatches + 6 + steps);
+  const last = cond.pitchVariables().slice(-2) as [tf.Variable, tf.Variable]; // [hidden, K+1], [K+1]
+  /** Per labelled frame: h [N, hidden], the voiced logits' log-sum-exp [N, 1], the unvoiced label [N, 1]. */
+  const gather = (sampler: SegmentSampler, n: number, seed0: number) => tf.tidy(() => {
+    const hs: tf.Tensor[] = [], lses: tf.Tensor[] = [], ys: tf.Tensor[] = [];
+    for (let i = 0; i < n; i++) {
+      const b = labelled(cond, sampler, batch, seed0 + i, hop);
+      const [bs, t] = b.mel.shape;
+      const { h, logits } = cond.features(b.mel);
+      const take = (x: tf.Tensor2D) => tf.reshape(tf.slice(tf.reshape(x, [bs, t, -1]), [0, 0, 0], [bs, b.frames, -1]), [bs * b.frames, -1]);
+      hs.push(take(h));
+      lses.push(tf.logSumExp(take(tf.slice(logits, [0, 0], [-1, K]) as tf.Tensor2D), 1, true));
+      ys.push(tf.slice(b.targets, [0, K], [-1, 1]));
+      tf.dispose([b.mel, b.targets]);
+      tick();
+    }
+    return { h: tf.concat(hs) as tf.Tensor2D, lse: tf.concat(lses) as tf.Tensor2D, y: tf.concat(ys) as tf.Tensor2D };
+  });
+  const fit = gather(train, nBatches, (opts.seed ?? 0) * 1_000_003 + 7_000_001);
+  const check = gather(val, 6, 1_000_000);
+  const w = tf.variable(tf.slice(last[0], [0, K], [-1, 1]));
+  const c = tf.variable(tf.slice(last[1], [K], [1]));
+  const logit = (d: typeof fit) => tf.sub(tf.add(tf.matMul(d.h, w), c), d.lse);
+  // Log-loss of σ(logit) against y, stably: softplus(logit) − y·logit.
+  const loss = (d: typeof fit) => tf.mean(tf.sub(tf.softplus(logit(d)), tf.mul(d.y, logit(d)))) as tf.Scalar;
+  const errors = (d: typeof fit) => tf.tidy(() => tf.mean(tf.cast(tf.notEqual(tf.greater(logit(d), 0), tf.greater(d.y, 0.5)), 'float32')).dataSync()[0]!);
+  const adam = new Adam();
+  try {
+    const before = errors(check), lossBefore = tf.tidy(() => loss(fit).dataSync()[0]!);
+    for (let s = 0; s < steps; s++) {
+      const { value, grads } = tf.variableGrads(() => loss(fit), [w, c]);
+      adam.apply([['w', w], ['c', c]], new Map([['w', grads[w.name]!], ['c', grads[c.name]!]]), 1e-2, 0);
+      tf.dispose([value, ...Object.values(grads)]);
+      tick();
+    }
+    const lossAfter = tf.tidy(() => loss(fit).dataSync()[0]!);
+    if (!Number.isFinite(lossAfter)) throw new Error('voicing calibration: the loss became non-finite');
+    const after = errors(check);
+    tf.tidy(() => {
+      last[0].assign(tf.concat([tf.slice(last[0], [0, 0], [-1, K]), w], 1));
+      last[1].assign(tf.concat([tf.slice(last[1], [0], [K]), c]));
+    });
+    return { frames: fit.y.shape[0], before, after, lossBefore, lossAfter };
+  } finally {
+    adam.dispose();
+    tf.dispose([w, c, fit.h, fit.lse, fit.y, check.h, check.lse, check.y]);
+  }
+}

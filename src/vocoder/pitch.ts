@@ -115,10 +115,13 @@ export class MelPitchConditioner extends Module implements PredictorConditioner 
   }
 
   /**
-   * Coefficients [B, T, K] with the gain head's pre-activation times `emphasis`:
-   * g_f = max_gain · tanh(emphasis · (w·h_f + b)). A decoding choice, as σ is (`WaveGlow.setPitchEmphasis`):
-   * above 1 it draws the periodicity that the likelihood's gain, averaging over frames where the
-   * pitch net is unsure, holds back (follow-up 20). |g_f| stays below max_gain, so the recursion stays stable.
+   * Coefficients [B, T, K] with the gain head's pre-activation times `emphasis` on the frames the net
+   * calls voiced (P(voiced) > ½, i.e. the unvoiced logit below the voiced logits' log-sum-exp):
+   * g_f = max_gain · tanh(e_f · (w·h_f + b)), e_f = emphasis there and 1 elsewhere. A decoding choice, as σ
+   * is (`WaveGlow.setPitchEmphasis`): above 1 it draws the periodicity that the likelihood's gain, averaging
+   * over frames where the pitch net is unsure, holds back (follow-up 20); the gate keeps it out of
+   * fricatives and breath, where it would buzz (follow-up 21; `calibrateVoicing` keeps the call calibrated).
+   * |g_f| stays below max_gain, so the recursion stays stable.
    */
   coefficients(mel: tf.Tensor3D, emphasis = 1): tf.Tensor3D {
     if (!(Number.isFinite(emphasis) && emphasis >= 0)) throw new Error(`pitch emphasis must be finite and ≥ 0, got ${emphasis}`);
@@ -126,11 +129,21 @@ export class MelPitchConditioner extends Module implements PredictorConditioner 
       const [b, t] = mel.shape;
       const { h, logits } = this.features(mel);
       // The voiced classes only, renormalised: the gain, not p, says how much to predict.
-      const p = tf.softmax(tf.slice(logits, [0, 0], [-1, this.lags]));
-      const pre = dense(h, this.gain.w as tf.Tensor2D, this.gain.b as tf.Tensor1D);
-      const g = tf.mul(tf.tanh(emphasis === 1 ? pre : tf.mul(pre, emphasis)), this.config.max_gain);
+      const voicedLogits = tf.slice(logits, [0, 0], [-1, this.lags]);
+      const p = tf.softmax(voicedLogits);
+      let pre = dense(h, this.gain.w as tf.Tensor2D, this.gain.b as tf.Tensor1D);
+      if (emphasis !== 1) {
+        const voiced = tf.less(tf.slice(logits, [0, this.lags], [-1, 1]), tf.logSumExp(voicedLogits, 1, true));
+        pre = tf.mul(pre, tf.where(voiced, tf.fill(pre.shape, emphasis), tf.onesLike(pre)));
+      }
+      const g = tf.mul(tf.tanh(pre), this.config.max_gain);
       return tf.reshape(tf.mul(g, p), [b, t, this.lags]) as tf.Tensor3D;
     });
+  }
+
+  /** P(voiced) per frame [B·T]: 1 − the unvoiced class's probability (what the pitch emphasis is gated on). */
+  voicedProbability(mel: tf.Tensor3D): tf.Tensor1D {
+    return tf.tidy(() => tf.sub(1, tf.reshape(tf.slice(tf.softmax(this.features(mel).logits), [0, this.lags], [-1, 1]), [-1])) as tf.Tensor1D);
   }
 }
 

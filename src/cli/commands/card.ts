@@ -210,7 +210,7 @@ function emphasisLines(cfg: ModelConfigFile): string[] {
   const g = cfg.waveglow.predictor?.max_gain;
   if (c === undefined || c === 1 || g === undefined) return [];
   return [
-    `The pitch predictor draws at a pitch emphasis of ${c} (config.json "synthesis", tuned with the latent scale): its gain head's pre-activation times ${c}, so each frame's gain is ${g}·tanh(${c}·(w·h + b)) where the likelihood's is ${g}·tanh(w·h + b). The output is more periodic than the likelihood's own gain draws it; \`--pitch-emphasis 1\` gives that. A decoding choice like σ: the likelihood does not change.`,
+    `The pitch predictor draws at a pitch emphasis of ${c} (config.json "synthesis", tuned with the latent scale): on the frames its pitch net calls voiced, its gain head's pre-activation times ${c}, so the frame's gain is ${g}·tanh(${c}·(w·h + b)) where the likelihood's is ${g}·tanh(w·h + b); frames called unvoiced keep the likelihood's gain (\`flowvox calibrate-voicing\` refits that call). Voiced sounds come out more periodic than the likelihood's own gain draws them, fricatives do not buzz; \`--pitch-emphasis 1\` gives the likelihood's gain everywhere. A decoding choice like σ: the likelihood does not change.`,
     '',
   ];
 }

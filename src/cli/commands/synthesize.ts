@@ -19,8 +19,9 @@ const HELP = `flowvox synthesize --model DIR (--mel FILE.npy | --wav FILE.wav) [
   model's bias spectrum (NVIDIA's denoiser, e.g. 0.01–0.1). The latent's levels are drawn at σ times
   the model's latent scale (config.json "synthesis", from "flowvox tune-latent"); --latent-scale
   a,b,… overrides it, --latent-scale 1 draws every level at σ. With a pitch predictor, --pitch-emphasis C
-  multiplies its gain head's pre-activation at synthesis (default: the model's "synthesis.pitch_emphasis",
-  else 1, the likelihood's; above 1 the voice is more periodic). --envelope N runs N iterations of
+  multiplies its gain head's pre-activation at synthesis on the frames its pitch net calls voiced (default:
+  the model's "synthesis.pitch_emphasis", else 1, the likelihood's; above 1 voiced sounds are more periodic;
+  see calibrate-voicing). --envelope N runs N iterations of
   mel-envelope matching on the output (STFT, each band's magnitudes scaled to the mel, phase kept,
   inverse STFT, with fast Griffin-Lim's momentum; src/vocoder/envelope.ts); the default is the model's config.json
   "synthesis.envelope_iterations", else 0 (the flow's output as it is).

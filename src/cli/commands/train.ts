@@ -55,7 +55,8 @@ const HELP = `flowvox train (--preset NAME | --config FILE) --data DIR --out DIR
   (default 5e-5, constant, beside the flow's scheduled rate; kept in run.json).
   --learn-pitch (a new run with a predictor, or a resumed one) lets the likelihood move the pitch
   net as well, at --predictor-lr, from its pretrained state; --no-learn-pitch fixes it again. Kept in
-  the model's config ("predictor.learn_pitch"), so --resume continues it.
+  the model's config ("predictor.learn_pitch"), so --resume continues it. It leaves the net's
+  voiced/unvoiced call behind, which gates the pitch emphasis: run calibrate-voicing on the model after.
   --dequantize BITS adds uniform noise of one step of a BITS-bit quantiser to every training and
   validation sample (default 16 for a new run; a resumed run keeps its setting, off for runs from
   before it existed; 0 = off). Without it a flow can fit the 16-bit lattice itself: on digital
@@ -434,6 +435,8 @@ export const command: Command = {
     model.dispose();
     average?.shadow.dispose();
     trainer.optimizer.dispose();
+    // The likelihood moved the pitch net's features but not its voiced/unvoiced call, which gates the pitch emphasis.
+    if (state.config.predictor?.learn_pitch) process.stderr.write(`train: the pitch net trained by likelihood; before tuning or shipping, refit its voicing call: flowvox calibrate-voicing --model ${bestDir} --data ${o.data}\n`);
     if (o.json) printJson(out);
     else console.log(`step ${out.step}: validation NLL ${out.valNllNatsPerSample} nats/sample; ${out.audioSecondsPerSecond} audio-s/s; best model in ${out.best}`);
   },

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { DENOISE_MARGIN_SAMPLES, PredictorHistory, postMarginSamples, synthesizeChunk, synthesizeChunkAndRange, synthesizeChunked, utteranceLatent } from '../src/stream/chunk-synth.js';
-import { DEFAULT_PITCH_PREDICTOR } from '../src/vocoder/pitch.js';
+import { DEFAULT_PITCH_PREDICTOR, type MelPitchConditioner } from '../src/vocoder/pitch.js';
 import { applyPostFilters } from '../src/vocoder/post-filter.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { matchMelEnvelope } from '../src/vocoder/envelope.js';
@@ -265,6 +265,20 @@ describe('seamless chunking with a pitch predictor (a recursion: chunks run in o
   });
 
   it('at a pitch emphasis, chunks equal the whole pass drawn at the same emphasis', () => {
+    // The emphasis acts on the frames the pitch net calls voiced: shift the unvoiced logit's bias so that
+    // this random net calls about half of them voiced (the coefficients at emphasis 1 do not read it).
+    const cond = model.predictor!.conditioner as MelPitchConditioner;
+    const K = cond.lags;
+    const b = cond.pitchVariables().at(-1)!;
+    tf.tidy(() => {
+      const { logits } = cond.features(tf.tensor3d(mel, [1, frames, 80]));
+      const margin = [...tf.sub(tf.slice(logits, [0, K], [-1, 1]), tf.logSumExp(tf.slice(logits, [0, 0], [-1, K]), 1, true)).dataSync()].sort((u, v) => u - v);
+      b.assign(tf.concat([tf.slice(b, [0], [K]), tf.sub(tf.slice(b, [K], [1]), margin[frames >> 1]!)]));
+    });
+    const pv = tf.tidy(() => cond.voicedProbability(tf.tensor3d(mel, [1, frames, 80])).dataSync());
+    const voiced = pv.filter((p) => p > 0.5).length;
+    expect(voiced).toBeGreaterThan(3);
+    expect(voiced).toBeLessThan(frames - 3);
     model.setPitchEmphasis(3);
     try {
       const emphasised = whole(model, mel, frames, z);

@@ -190,7 +190,10 @@ export function calibrateVoicing(cond: MelPitchConditioner, hop: number, train: 
   const c = tf.variable(tf.slice(last[1], [K], [1]));
   const logit = (d: typeof fit) => tf.sub(tf.add(tf.matMul(d.h, w), c), d.lse);
   // Log-loss of σ(logit) against y, stably: softplus(logit) − y·logit.
-  const loss = (d: typeof fit) => tf.mean(tf.sub(tf.softplus(logit(d)), tf.mul(d.y, logit(d)))) as tf.Scalar;
+  const loss = (d: typeof fit) => tf.tidy(() => {
+    const l = logit(d);
+    return tf.mean(tf.sub(tf.softplus(l), tf.mul(d.y, l))) as tf.Scalar;
+  });
   const errors = (d: typeof fit) => tf.tidy(() => tf.mean(tf.cast(tf.notEqual(tf.greater(logit(d), 0), tf.greater(d.y, 0.5)), 'float32')).dataSync()[0]!);
   const adam = new Adam();
   try {

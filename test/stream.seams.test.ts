@@ -16,6 +16,7 @@ import { Denoiser } from '../src/vocoder/denoiser.js';
 import { preset } from '../src/vocoder/presets.js';
 import { WaveGlow, type WaveGlowConfig } from '../src/vocoder/waveglow.js';
 import { gaussian, mulberry32 } from '../src/util/random.js';
+import { halfVoiced } from './helpers/random-waveglow.js';
 
 /**
  * Random WN weights (a fresh model's zero end convs would make every coupling the identity):
@@ -265,16 +266,9 @@ describe('seamless chunking with a pitch predictor (a recursion: chunks run in o
   });
 
   it('at a pitch emphasis, chunks equal the whole pass drawn at the same emphasis', () => {
-    // The emphasis acts on the frames the pitch net calls voiced: shift the unvoiced logit's bias so that
-    // this random net calls about half of them voiced (the coefficients at emphasis 1 do not read it).
+    // The emphasis acts on the frames the pitch net calls voiced: make this random net call about half of them voiced.
     const cond = model.predictor!.conditioner as MelPitchConditioner;
-    const K = cond.lags;
-    const b = cond.pitchVariables().at(-1)!;
-    tf.tidy(() => {
-      const { logits } = cond.features(tf.tensor3d(mel, [1, frames, 80]));
-      const margin = [...tf.sub(tf.slice(logits, [0, K], [-1, 1]), tf.logSumExp(tf.slice(logits, [0, 0], [-1, K]), 1, true)).dataSync()].sort((u, v) => u - v);
-      b.assign(tf.concat([tf.slice(b, [0], [K]), tf.sub(tf.slice(b, [K], [1]), margin[frames >> 1]!)]));
-    });
+    tf.tidy(() => halfVoiced(cond, tf.tensor3d(mel, [1, frames, 80]), 4));
     const pv = tf.tidy(() => cond.voicedProbability(tf.tensor3d(mel, [1, frames, 80])).dataSync());
     const voiced = pv.filter((p) => p > 0.5).length;
     expect(voiced).toBeGreaterThan(3);

@@ -24,6 +24,7 @@ import { command as synthesize } from '../src/cli/commands/synthesize.js';
 import { command as card } from '../src/cli/commands/card.js';
 import { TACOTRON_MEL } from '../src/dsp/mel.js';
 import { randomizeCouplings as randomizeWeights } from './helpers/random-waveglow.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const SR = 22050;
 const dir = mkdtempSync(join(tmpdir(), 'flowvox-latent-'));
@@ -305,8 +306,8 @@ describe('flowvox tune-latent', () => {
     // Tones and noise: a new net calls every frame voiced.
     const wavs = join(dir, 'voicing-wavs');
     mkdirSync(wavs, { recursive: true });
-    let seed = 3;
-    const noise = () => Float32Array.from({ length: SR }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.3);
+    const rand = mulberry32(3);
+    const noise = () => Float32Array.from({ length: SR }, () => (rand() - 0.5) * 0.3);
     for (let i = 0; i < 8; i++) writeFileSync(join(wavs, `c${i}.wav`), encodeWav(i % 2 ? noise() : tone(110 + 30 * i, 1), SR, { bitDepth: '16' }));
     const nll = async () => (await runCli<EvaluateJson>(evaluate, ['--model', out, '--data', wavs, '--seconds', '0.5'])).json!.nllNatsPerSample;
     const before = await nll();

@@ -17,8 +17,9 @@ import { growError, growWaveGlow } from '../src/vocoder/grow.js';
 import { parseConfigFile } from '../src/vocoder/model-dir.js';
 import { DEFAULT_PITCH_PREDICTOR, MelPitchConditioner, pitchTargets, type PitchPredictorConfig } from '../src/vocoder/pitch.js';
 import { preset } from '../src/vocoder/presets.js';
+import { mulberry32 } from '../src/util/random.js';
 import { WaveGlow, type WaveGlowConfig } from '../src/vocoder/waveglow.js';
-import { randomizeCouplings } from './helpers/random-waveglow.js';
+import { halfVoiced, randomizeCouplings } from './helpers/random-waveglow.js';
 
 const SR = 22050;
 const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
@@ -131,16 +132,9 @@ describe('WaveGlow with a pitch predictor', () => {
     const model = new WaveGlow(WITH_PITCH, 3);
     setGain(model, 0.4);
     const cond = model.predictor!.conditioner as MelPitchConditioner;
-    // An unvoiced logit that varies with the frame, so that some frames are called voiced and some not.
-    const [w, b] = cond.pitchVariables().slice(-2) as [tf.Variable, tf.Variable];
-    const K = cond.lags;
     tf.tidy(() => {
       const mel = tf.randomNormal([1, 24, 80], -4, 1.5, 'float32', 8) as tf.Tensor3D;
-      const u = tf.randomNormal([w.shape[0], 1], 0, 1, 'float32', 4);
-      // The voiced logits are all 0 (log-sum-exp log K): centre w_K·h + b_K on log K, half the frames each side.
-      const uh = [...tf.matMul(cond.features(mel).h, u).dataSync()].sort((x, y) => x - y);
-      w.assign(tf.concat([tf.slice(w, [0, 0], [-1, K]), u], 1));
-      b.assign(tf.concat([tf.slice(b, [0], [K]), tf.tensor1d([Math.log(K) - (uh[11]! + uh[12]!) / 2])]));
+      halfVoiced(cond, mel, 4);
       const pv = cond.voicedProbability(mel).dataSync();
       const plain = tf.sum(cond.coefficients(mel, 1), 2).dataSync();
       const loud = tf.sum(cond.coefficients(mel, 3), 2).dataSync();
@@ -225,8 +219,8 @@ describe('pitch labels and pretraining', () => {
 
   it('calibrateVoicing refits the voiced/unvoiced call and leaves the coefficients as they were', () => {
     // Tones and noise; a new net calls every frame voiced (the unvoiced logit starts at 0 < log K).
-    let s = 7;
-    const noise = (n: number) => Float32Array.from({ length: n }, () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 0.3);
+    const rand = mulberry32(7);
+    const noise = (n: number) => Float32Array.from({ length: n }, () => (rand() - 0.5) * 0.3);
     const clips = [0, 1, 2, 3].flatMap((i) => [harmonic(90 + 40 * i, SR, i), noise(SR)]);
     const sampler = new SegmentSampler(clips, 4096, TACOTRON_MEL);
     const cond = new MelPitchConditioner(80, { ...DEFAULT_PITCH_PREDICTOR, hidden: 64 }, 1);

@@ -65,15 +65,23 @@ function labelled(cond: MelPitchConditioner, sampler: SegmentSampler, batch: num
   };
 }
 
-/** Logits of the labelled frames [B·F, K + 1]. */
-function logitsOf(cond: MelPitchConditioner, b: Labelled): tf.Tensor2D {
+/** Rows [B·T, C] of a per-frame output (the net's features or logits) → the labelled frames' rows [B·F, C]. */
+function labelledRows(x: tf.Tensor2D, b: Labelled): tf.Tensor2D {
   return tf.tidy(() => {
     const [batch, t] = b.mel.shape;
-    const { logits } = cond.features(b.mel);
-    const perSegment = tf.reshape(logits, [batch, t, cond.lags + 1]);
-    return tf.reshape(tf.slice(perSegment, [0, 0, 0], [batch, b.frames, -1]), [batch * b.frames, cond.lags + 1]) as tf.Tensor2D;
+    const perSegment = tf.reshape(x, [batch, t, x.shape[1]]);
+    return tf.reshape(tf.slice(perSegment, [0, 0, 0], [batch, b.frames, -1]), [batch * b.frames, x.shape[1]]) as tf.Tensor2D;
   });
 }
+
+/** Logits of the labelled frames [B·F, K + 1]. */
+function logitsOf(cond: MelPitchConditioner, b: Labelled): tf.Tensor2D {
+  return tf.tidy(() => labelledRows(cond.features(b.mel).logits, b));
+}
+
+/** Fixed validation batches (seeds from 1 000 000) for the accuracy before and after pretraining or calibration. */
+const VAL_BATCHES = 6;
+const VAL_SEED = 1_000_000;
 
 /** Argmax accuracy of the net on labelled batches. */
 export function pitchAccuracy(cond: MelPitchConditioner, batches: readonly Labelled[]): PitchAccuracy {
@@ -104,7 +112,7 @@ export function pretrainPitchNet(cond: MelPitchConditioner, hop: number, train: 
   const wasTrainable = vars.map((v) => v.trainable);
   // variableGrads ignores non-trainable variables; the net is fixed (learn_pitch false) only for the likelihood.
   for (const v of vars) v.trainable = true;
-  const valSets = Array.from({ length: opts.valBatches ?? 6 }, (_, i) => labelled(cond, val, batch, 1_000_000 + i, hop, opts.lagTolerance));
+  const valSets = Array.from({ length: opts.valBatches ?? VAL_BATCHES }, (_, i) => labelled(cond, val, batch, VAL_SEED + i, hop, opts.lagTolerance));
   const adam = new Adam();
   try {
     const before = pitchAccuracy(cond, valSets);
@@ -166,18 +174,16 @@ export function calibrateVoicing(cond: MelPitchConditioner, hop: number, train: 
   const batch = opts.batch ?? 16;
   const [nBatches, steps] = [opts.batches ?? 32, opts.steps ?? 300];
   let done = 0;
-  const tick = () => opts.onProgress?.(++done, nBatches + 6 + steps);
+  const tick = () => opts.onProgress?.(++done, nBatches + VAL_BATCHES + steps);
   const last = cond.pitchVariables().slice(-2) as [tf.Variable, tf.Variable]; // [hidden, K+1], [K+1]
   /** Per labelled frame: h [N, hidden], the voiced logits' log-sum-exp [N, 1], the unvoiced label [N, 1]. */
   const gather = (sampler: SegmentSampler, n: number, seed0: number) => tf.tidy(() => {
     const hs: tf.Tensor[] = [], lses: tf.Tensor[] = [], ys: tf.Tensor[] = [];
     for (let i = 0; i < n; i++) {
       const b = labelled(cond, sampler, batch, seed0 + i, hop);
-      const [bs, t] = b.mel.shape;
       const { h, logits } = cond.features(b.mel);
-      const take = (x: tf.Tensor2D) => tf.reshape(tf.slice(tf.reshape(x, [bs, t, -1]), [0, 0, 0], [bs, b.frames, -1]), [bs * b.frames, -1]);
-      hs.push(take(h));
-      lses.push(tf.logSumExp(take(tf.slice(logits, [0, 0], [-1, K]) as tf.Tensor2D), 1, true));
+      hs.push(labelledRows(h, b));
+      lses.push(tf.logSumExp(tf.slice(labelledRows(logits, b), [0, 0], [-1, K]), 1, true));
       ys.push(tf.slice(b.targets, [0, K], [-1, 1]));
       tf.dispose([b.mel, b.targets]);
       tick();
@@ -185,7 +191,7 @@ export function calibrateVoicing(cond: MelPitchConditioner, hop: number, train: 
     return { h: tf.concat(hs) as tf.Tensor2D, lse: tf.concat(lses) as tf.Tensor2D, y: tf.concat(ys) as tf.Tensor2D };
   });
   const fit = gather(train, nBatches, (opts.seed ?? 0) * 1_000_003 + 7_000_001);
-  const check = gather(val, 6, 1_000_000);
+  const check = gather(val, VAL_BATCHES, VAL_SEED);
   const w = tf.variable(tf.slice(last[0], [0, K], [-1, 1]));
   const c = tf.variable(tf.slice(last[1], [K], [1]));
   const logit = (d: typeof fit) => tf.sub(tf.add(tf.matMul(d.h, w), c), d.lse);

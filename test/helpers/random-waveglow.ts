@@ -1,6 +1,7 @@
 /** Test models whose every layer matters. */
 import * as tf from '@tensorflow/tfjs-core';
 import { gaussian, mulberry32 } from '../../src/util/random.js';
+import type { MelPitchConditioner } from '../../src/vocoder/pitch.js';
 import type { WaveGlow } from '../../src/vocoder/waveglow.js';
 
 /**
@@ -23,4 +24,21 @@ export function randomizeCouplings(m: WaveGlow, seed: number): void {
   }
   m.loadParameters(values);
   tf.dispose([...values.values()]);
+}
+
+/**
+ * Makes a pitch net call about half of `mel`'s frames voiced (the pitch emphasis acts on those only): a
+ * random unvoiced-class column, its bias shifted by the median margin (the unvoiced logit minus the voiced
+ * logits' log-sum-exp). The coefficients at emphasis 1, and so the likelihood, never read that class.
+ */
+export function halfVoiced(cond: MelPitchConditioner, mel: tf.Tensor3D, seed: number): void {
+  const K = cond.lags;
+  const [w, b] = cond.pitchVariables().slice(-2) as [tf.Variable, tf.Variable];
+  tf.tidy(() => {
+    w.assign(tf.concat([tf.slice(w, [0, 0], [-1, K]), tf.randomNormal([w.shape[0]!, 1], 0, 1, 'float32', seed)], 1));
+    const { logits } = cond.features(mel);
+    const margin = [...tf.sub(tf.slice(logits, [0, K], [-1, 1]), tf.logSumExp(tf.slice(logits, [0, 0], [-1, K]), 1, true)).dataSync()].sort((u, v) => u - v);
+    const n = margin.length;
+    b.assign(tf.concat([tf.slice(b, [0], [K]), tf.sub(tf.slice(b, [K], [1]), (margin[(n - 1) >> 1]! + margin[n >> 1]!) / 2)]));
+  });
 }
